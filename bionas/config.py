@@ -1,0 +1,168 @@
+"""Workflow configuration: validation against the JSON schema, defaults filled.
+
+The schema (``workflow/schemas/config.schema.yaml``) gives every key a
+description, a default and bounds, and forbids unknown keys, so a misspelt key
+fails loudly. This module turns jsonschema's errors into one line that names
+the key, what was given and what was expected (with the closest known key for
+a misspelling), and fills defaults at every depth, including inside each
+dataset.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bionas.errors import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: str | PathLike | None = None) -> dict[str, Any]:
+    """Read the config schema (YAML)."""
+    with open(path or SCHEMA_PATH, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _key(path: Any) -> str:
+    parts = []
+    for p in path:
+        parts.append(f"[{p}]" if isinstance(p, int) else str(p))
+    return ".".join(parts).replace(".[", "[") or "<top level>"
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node[part]
+        return node
+    return schema
+
+
+def _fill_defaults(data: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> None:
+    schema = _resolve(schema, root)
+    if not isinstance(data, dict):
+        return
+    props = schema.get("properties", {})
+    for name, sub in props.items():
+        sub = _resolve(sub, root)
+        if name not in data and "default" in sub:
+            data[name] = copy.deepcopy(sub["default"])
+        if name in data:
+            _fill_defaults(data[name], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        for name, value in data.items():
+            if name not in props:
+                _fill_defaults(value, extra, root)
+
+
+def _message(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> tuple[str, str]:
+    key = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        hints = []
+        for extra in extras:
+            close = difflib.get_close_matches(str(extra), allowed, n=1)
+            hints.append(f"{extra!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        allowed_text = ", ".join(allowed) if allowed else "none"
+        return key, f"unknown key {', '.join(hints)}; allowed keys: {allowed_text}"
+    if error.validator == "oneOf" and key.endswith("priors"):
+        return key, "give exactly one of 'jaspar' (IDs or names) or 'meme' (a file)"
+    description = error.schema.get("description") if isinstance(error.schema, Mapping) else None
+    text = error.message
+    if description and error.validator not in ("required",):
+        text += f" (expected: {description})"
+    return key, text
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    source: str | PathLike = "config",
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate ``config`` against the schema and return a copy with defaults filled.
+
+    Raises
+    ------
+    InputError
+        Naming ``source``, the offending key (``datasets.demo.window``) and
+        what was expected.
+    """
+    schema = load_schema() if schema is None else schema
+    data = copy.deepcopy(dict(config))
+    _fill_defaults(data, schema, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
+    if errors:
+        # The deepest error is the most specific; report it.
+        best = max(errors, key=lambda e: len(e.absolute_path))
+        key, message = _message(best, schema)
+        raise InputError(message, path=source, key=key)
+    _check_datasets(data, source)
+    return data
+
+
+def _check_datasets(config: Mapping[str, Any], source: str | PathLike) -> None:
+    for name, ds in config["datasets"].items():
+        key = f"datasets.{name}"
+        if "simulate" in ds:
+            for k in ("genome", "peaks"):
+                if k in ds:
+                    raise InputError(
+                        f"'{k}' cannot be given together with 'simulate' (the demo makes its own)",
+                        source,
+                        key=f"{key}.{k}",
+                    )
+        else:
+            for k in ("genome", "peaks"):
+                if k not in ds:
+                    raise InputError(
+                        f"'{k}' is required (or 'simulate' for the synthetic demo)",
+                        source,
+                        key=f"{key}.{k}",
+                    )
+        split = ds["split"]
+        seen: dict[str, str] = {}
+        for part in ("train", "val", "test"):
+            for chrom in split.get(part, []):
+                if chrom in seen and seen[chrom] != part:
+                    raise InputError(
+                        f"chromosome {chrom!r} is in both '{seen[chrom]}' and '{part}'",
+                        source,
+                        key=f"{key}.split",
+                    )
+                seen[chrom] = part
+
+
+def load_config(path: str | PathLike) -> dict[str, Any]:
+    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("config file not found", path) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the config file: {err}", path) from None
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(
+            f"not valid YAML: {getattr(err, 'problem', err)}",
+            path,
+            line=None if mark is None else mark.line + 1,
+        ) from None
+    if not isinstance(obj, Mapping):
+        raise InputError("a config file is a YAML mapping of keys", path)
+    return validate_config(obj, source=path)

@@ -1,0 +1,50 @@
+"""The project's own error for bad user input.
+
+Every parser that reads a user's file raises :class:`InputError` with the file,
+the line or key, and what was expected. The CLI turns it into one line on
+stderr and exit status 2; anything else that escapes is a bug in bionas and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class InputError(Exception):
+    """Bad user input: names the file, the line or key, and what was expected.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what was expected.
+    path : str or PathLike, optional
+        The file the problem is in.
+    line : int, optional
+        1-based line number in ``path``.
+    key : str, optional
+        Config or table key (for example ``datasets.demo.window``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | PathLike | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if self.line is not None:
+                where += f":{self.line}"
+        if self.key is not None:
+            where = f"{where} [{self.key}]" if where else f"[{self.key}]"
+        return f"{where}: {self.message}" if where else self.message

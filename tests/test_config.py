@@ -1,0 +1,118 @@
+"""Config validation: defaults filled at every depth, clear errors for bad keys."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bionas.config import load_config, validate_config
+from bionas.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MINIMAL = {
+    "datasets": {
+        "lab": {
+            "genome": "g.fa",
+            "peaks": {"CTCF": "ctcf.bed"},
+            "priors": {"jaspar": ["CTCF"]},
+            "split": {"val": ["chr2"], "test": ["chr3"]},
+        }
+    }
+}
+
+
+def test_default_config_is_valid_and_is_the_demo():
+    config = load_config(ROOT / "config" / "config.yaml")
+    assert "simulate" in config["datasets"]["demo"]
+    assert config["datasets"]["demo"]["window"] == 200
+
+
+def test_defaults_are_filled_inside_datasets():
+    config = validate_config(MINIMAL)
+    ds = config["datasets"]["lab"]
+    assert config["run"] == "default"
+    assert config["seed"] == 1
+    assert ds["window"] == 200
+    assert ds["negatives"] == {"method": "shuffle", "ratio": 1.0}
+    assert ds["priors"]["release"] == "JASPAR2024"
+    assert ds["split"]["train"] == []
+    assert ds["revcomp_train"] is False
+    assert "window" not in MINIMAL["datasets"]["lab"], "input must not be modified"
+
+
+def _bad(mutate):
+    config = copy.deepcopy(MINIMAL)
+    mutate(config)
+    with pytest.raises(InputError) as err:
+        validate_config(config, source="my.yaml")
+    return str(err.value)
+
+
+def test_misspelt_key_names_the_key_and_suggests():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(windw=300))
+    assert "my.yaml" in msg and "datasets.lab" in msg
+    assert "windw" in msg and "did you mean 'window'" in msg
+
+
+def test_out_of_range_number():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(window=5))
+    assert "[datasets.lab.window]" in msg and "minimum" in msg
+
+
+def test_wrong_type():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(negatives={"ratio": "lots"}))
+    assert "datasets.lab.negatives.ratio" in msg
+
+
+def test_unknown_negative_method():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(negatives={"method": "magic"}))
+    assert "datasets.lab.negatives.method" in msg and "shuffle" in msg
+
+
+def test_priors_need_exactly_one_source():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(priors={"jaspar": ["CTCF"], "meme": "x"}))
+    assert "jaspar" in msg and "meme" in msg
+
+
+def test_genome_required_without_simulate():
+    msg = _bad(lambda c: c["datasets"]["lab"].pop("genome"))
+    assert "datasets.lab.genome" in msg
+
+
+def test_simulate_excludes_genome():
+    msg = _bad(lambda c: c["datasets"]["lab"].update(simulate={}))
+    assert "simulate" in msg
+
+
+def test_chromosome_in_two_splits():
+    msg = _bad(lambda c: c["datasets"]["lab"]["split"].update(test=["chr2"]))
+    assert "chr2" in msg and "val" in msg and "test" in msg
+
+
+def test_top_level_typo():
+    msg = _bad(lambda c: c.update(seeed=3))
+    assert "seeed" in msg and "did you mean 'seed'" in msg
+
+
+def test_bad_yaml_names_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("datasets:\n  lab: [unclosed\n")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and ":" in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_not_a_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(InputError, match="mapping"):
+        load_config(path)

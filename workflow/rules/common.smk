@@ -1,0 +1,196 @@
+# Config validation, input functions and predicates. No workflow logic lives
+# here beyond picking paths: every stage is a `bionas <subcommand>`.
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from bionas.config import load_schema, validate_config
+from bionas.errors import InputError
+
+_CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
+try:
+    config.update(
+        validate_config(
+            config,
+            source=_CONFIG_SOURCE,
+            schema=load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml"),
+        )
+    )
+except InputError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+# The CLI of the Python that runs Snakemake, so jobs use the same installation.
+BIONAS = f"{shlex.quote(sys.executable)} -m bionas"
+DATASETS = list(config["datasets"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+
+
+def dataset(wildcards):
+    """The config entry of the dataset named by the wildcards."""
+    return config["datasets"][wildcards.dataset]
+
+
+def is_simulated(name):
+    """True when the dataset is the synthetic demo made by `bionas simulate`."""
+    return "simulate" in config["datasets"][name]
+
+
+def get_genome(wildcards):
+    """Genome FASTA of a dataset: the simulated one or the user's file."""
+    if is_simulated(wildcards.dataset):
+        return f"results/{wildcards.dataset}/input/genome.fa"
+    return dataset(wildcards)["genome"]
+
+
+def get_peaks(wildcards):
+    """Peak files of a dataset as a task -> path dict."""
+    if is_simulated(wildcards.dataset):
+        return {"bound": f"results/{wildcards.dataset}/input/peaks.narrowPeak"}
+    return dict(dataset(wildcards)["peaks"])
+
+
+def get_priors_input(wildcards):
+    """The user's MEME file when the priors come from one, else nothing."""
+    priors = dataset(wildcards)["priors"]
+    return [priors["meme"]] if "meme" in priors else []
+
+
+def peaks_arg(wildcards, input):
+    """`TASK=PATH ...` for `bionas prepare --peaks`."""
+    tasks = list(get_peaks(wildcards))
+    return " ".join(shlex.quote(f"{t}={p}") for t, p in zip(tasks, input.peaks))
+
+
+def split_args(wildcards):
+    """Chromosome split flags for `bionas prepare`."""
+    split = dataset(wildcards)["split"]
+    args = []
+    for part in ("train", "val", "test"):
+        if split.get(part):
+            args.append(f"--{part}-chroms " + " ".join(shlex.quote(c) for c in split[part]))
+    return " ".join(args)
+
+
+def simulate_args(wildcards):
+    """Flags for `bionas simulate` from the dataset's `simulate` block."""
+    sim = dataset(wildcards)["simulate"]
+    args = [
+        f"--seed {sim['seed']}",
+        f"--chromosomes {sim['chromosomes']}",
+        f"--chrom-length {sim['chrom_length']}",
+        f"--gc {sim['gc']}",
+    ]
+    if "sites" in sim:
+        args.append(f"--sites {sim['sites']}")
+    if "motifs" in sim:
+        args.append("--motifs " + " ".join(shlex.quote(m) for m in sim["motifs"]))
+    return " ".join(args)
+
+
+def priors_args(wildcards, input):
+    """Flags for `bionas priors`: JASPAR queries or the user's MEME file."""
+    priors = dataset(wildcards)["priors"]
+    if "meme" in priors:
+        return f"--meme {shlex.quote(input.meme[0])}"
+    queries = " ".join(shlex.quote(q) for q in priors["jaspar"])
+    return f"--jaspar {queries} --release {priors['release']}"
+
+
+def get_data_targets(name):
+    """Tensors and priors of one dataset."""
+    return expand(
+        "results/{dataset}/data/{split}.npz", dataset=name, split=["train", "val", "test"]
+    ) + [f"results/{name}/priors.meme", f"results/{name}/data/summary.tsv"]
+
+
+def get_all_targets():
+    """Everything `snakemake` builds by default."""
+    targets = []
+    for name in DATASETS:
+        targets += get_data_targets(name)
+        targets += get_search_targets(name)
+    return targets
+
+
+# ---------------------------------------------------------------- search
+
+SPACE = config["search"]["space"]
+STEPS = config["search"]["steps"]
+CHILDREN = config["search"]["children_per_step"]
+
+
+wildcard_constraints:
+    run=r"[A-Za-z0-9_.-]+",
+    step=r"\d{3}",
+    child=r"\d{2}",
+    replicate=r"\d+",
+
+
+def step_dir(wildcards, step):
+    """results/<dataset>/<run>/search/step_<step>."""
+    return f"results/{wildcards.dataset}/{wildcards.run}/search/step_{step:03d}"
+
+
+def get_previous_state(wildcards):
+    """Controller state that step `wildcards.step` starts from (step s-1)."""
+    step = int(wildcards.step)
+    return f"results/{wildcards.dataset}/{wildcards.run}/controller/step_{step - 1:03d}"
+
+
+def get_step_metrics(wildcards):
+    """metrics.json of every child of step `wildcards.step`, in child order."""
+    step = int(wildcards.step)
+    return [f"{step_dir(wildcards, step)}/child_{k:02d}/metrics.json" for k in range(CHILDREN)]
+
+
+def get_previous_history(wildcards):
+    """history.tsv of step s-1 (nothing for the first step)."""
+    step = int(wildcards.step)
+    return [] if step <= 1 else [f"{step_dir(wildcards, step - 1)}/history.tsv"]
+
+
+def controller_settings(wildcards):
+    """Flags for `bionas init-controller` from `search.rl` (used by the rl controller only)."""
+    if config["search"]["controller"] != "rl":
+        return ""
+    rl = config["search"]["rl"]
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in sorted(rl.items()))
+
+
+def training_args(wildcards):
+    """Training flags for `bionas train-child` from the `training` block."""
+    t = config["training"]
+    args = (
+        f"--epochs {t['epochs']} --patience {t['patience']} --batch-size {t['batch_size']}"
+        f" --learning-rate {t['learning_rate']} --max-seconds {t['max_seconds']}"
+        f" --max-params {t['max_params']} --seed {t['seed']}"
+    )
+    if config["search"]["fail_fatal"]:
+        args += " --fail-fatal"
+    return args
+
+
+def scoring_args(wildcards):
+    """Knowledge and reward flags for `bionas score-child` from the `search` block."""
+    s = config["search"]
+    args = (
+        f"--lambda {s['lambda']} --temperature {s['temperature']} --reward {s['reward']}"
+        f" --lambda-reg {s['lambda_reg']} --failure-reward {s['failure_reward']}"
+    )
+    if not s["both_strands"]:
+        args += " --one-strand"
+    return args
+
+
+def get_search_targets(name):
+    """The last step's history and controller state of one dataset's search."""
+    last = f"results/{name}/{config['run']}"
+    return [
+        f"{last}/search/step_{STEPS:03d}/history.tsv",
+        f"{last}/controller/step_{STEPS:03d}",
+    ]

@@ -1,0 +1,94 @@
+# Data stage: genome + peaks -> windows -> one-hot tensors; JASPAR -> priors.
+
+
+rule simulate_demo:
+    output:
+        genome="results/{dataset}/input/genome.fa",
+        fai="results/{dataset}/input/genome.fa.fai",
+        peaks="results/{dataset}/input/peaks.narrowPeak",
+        truth="results/{dataset}/input/truth.tsv",
+    params:
+        args=simulate_args,
+        outdir=lambda wc, output: str(Path(output.genome).parent),
+    log:
+        "logs/simulate_demo/{dataset}.log",
+    benchmark:
+        "benchmarks/simulate_demo/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "{BIONAS} simulate --out-dir {params.outdir} {params.args} 2> {log}"
+
+
+rule prepare_intervals:
+    input:
+        genome=get_genome,
+        peaks=lambda wc: list(get_peaks(wc).values()),
+    output:
+        windows="results/{dataset}/data/windows.tsv",
+        summary="results/{dataset}/data/summary.tsv",
+    params:
+        peaks=peaks_arg,
+        split=split_args,
+        window=lambda wc: dataset(wc)["window"],
+        method=lambda wc: dataset(wc)["negatives"]["method"],
+        ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
+        seed=config["seed"],
+    log:
+        "logs/prepare_intervals/{dataset}.log",
+    benchmark:
+        "benchmarks/prepare_intervals/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{BIONAS} prepare --genome {input.genome} --peaks {params.peaks}"
+        " --window {params.window} --negatives {params.method}"
+        " --negative-ratio {params.ratio} {params.split} --seed {params.seed}"
+        " --out {output.windows} --summary {output.summary} 2> {log}"
+
+
+rule encode_sequences:
+    input:
+        genome=get_genome,
+        windows=rules.prepare_intervals.output.windows,
+    output:
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        test="results/{dataset}/data/test.npz",
+    params:
+        outdir=lambda wc, output: str(Path(output.train).parent),
+        revcomp=lambda wc: "--revcomp-train" if dataset(wc)["revcomp_train"] else "",
+    log:
+        "logs/encode_sequences/{dataset}.log",
+    benchmark:
+        "benchmarks/encode_sequences/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    shell:
+        "{BIONAS} encode --genome {input.genome} --windows {input.windows}"
+        " --out-dir {params.outdir} {params.revcomp} 2> {log}"
+
+
+rule fetch_priors:
+    input:
+        meme=get_priors_input,
+    output:
+        meme="results/{dataset}/priors.meme",
+    params:
+        args=priors_args,
+    log:
+        "logs/fetch_priors/{dataset}.log",
+    benchmark:
+        "benchmarks/fetch_priors/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "{BIONAS} priors {params.args} --out {output.meme} 2> {log}"

@@ -1,0 +1,126 @@
+# The search, unrolled over controller steps (no checkpoints): step s proposes
+# from the controller state of step s-1, trains its children in parallel,
+# scores them, and updates the controller into the state of step s.
+
+
+rule init_controller:
+    input:
+        space=SPACE,
+    output:
+        state=directory("results/{dataset}/{run}/controller/step_000"),
+    params:
+        controller=config["search"]["controller"],
+        seed=config["seed"],
+        settings=controller_settings,
+    log:
+        "logs/init_controller/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/init_controller/{dataset}/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    shell:
+        "{BIONAS} init-controller --space {input.space} --controller {params.controller}"
+        " --seed {params.seed} {params.settings} --out {output.state} 2> {log}"
+
+
+rule propose_architectures:
+    input:
+        space=SPACE,
+        state=get_previous_state,
+    output:
+        proposals="results/{dataset}/{run}/search/step_{step}/proposals.json",
+    params:
+        n=config["search"]["children_per_step"],
+        step=lambda wc: int(wc.step),
+    log:
+        "logs/propose_architectures/{dataset}/{run}/step_{step}.log",
+    benchmark:
+        "benchmarks/propose_architectures/{dataset}/{run}/step_{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    shell:
+        "{BIONAS} propose --space {input.space} --state {input.state} --n {params.n}"
+        " --step {params.step} --out {output.proposals} 2> {log}"
+
+
+rule train_child:
+    input:
+        space=SPACE,
+        proposals=rules.propose_architectures.output.proposals,
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+    output:
+        result="results/{dataset}/{run}/search/step_{step}/child_{child}/train.json",
+    params:
+        index=lambda wc: int(wc.child),
+        outdir=lambda wc, output: str(Path(output.result).parent),
+        cache="results/{dataset}/cache/children",
+        args=training_args,
+    log:
+        "logs/train_child/{dataset}/{run}/step_{step}/child_{child}.log",
+    benchmark:
+        "benchmarks/train_child/{dataset}/{run}/step_{step}/child_{child}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+    shell:
+        "{BIONAS} train-child --space {input.space} --architecture {input.proposals}"
+        " --index {params.index} --train {input.train} --val {input.val}"
+        " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
+        " --threads {threads} 2> {log}"
+
+
+rule score_child:
+    input:
+        space=SPACE,
+        result=rules.train_child.output.result,
+        priors="results/{dataset}/priors.meme",
+    output:
+        metrics="results/{dataset}/{run}/search/step_{step}/child_{child}/metrics.json",
+    params:
+        args=scoring_args,
+    log:
+        "logs/score_child/{dataset}/{run}/step_{step}/child_{child}.log",
+    benchmark:
+        "benchmarks/score_child/{dataset}/{run}/step_{step}/child_{child}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    shell:
+        "{BIONAS} score-child --space {input.space} --train-result {input.result}"
+        " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
+
+
+rule update_controller:
+    input:
+        space=SPACE,
+        state=get_previous_state,
+        metrics=get_step_metrics,
+        history=get_previous_history,
+    output:
+        state=directory("results/{dataset}/{run}/controller/step_{step}"),
+        history="results/{dataset}/{run}/search/step_{step}/history.tsv",
+    wildcard_constraints:
+        step=r"(?!000)\d{3}",
+    params:
+        history_in=lambda wc, input: (
+            f"--history-in {input.history[0]}" if input.history else ""
+        ),
+    log:
+        "logs/update_controller/{dataset}/{run}/step_{step}.log",
+    benchmark:
+        "benchmarks/update_controller/{dataset}/{run}/step_{step}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    shell:
+        "{BIONAS} update-controller --space {input.space} --state {input.state}"
+        " --metrics {input.metrics} {params.history_in} --out {output.state}"
+        " --history-out {output.history} 2> {log}"
