@@ -149,7 +149,7 @@ class ModelSpace:
         """Option indices (one per layer) -> option names."""
         if len(indices) != len(self.layers):
             raise ValueError(f"expected {len(self.layers)} indices, got {len(indices)}")
-        return tuple(layer.options[int(i)].name for layer, i in zip(self.layers, indices))
+        return tuple(layer.options[int(i)].name for layer, i in zip(self.layers, indices, strict=False))
 
     def encode(self, names: Sequence[str], path: str | PathLike | None = None) -> tuple[int, ...]:
         """Option names (one per layer) -> indices; InputError naming the layer if one is unknown."""
@@ -160,7 +160,7 @@ class ModelSpace:
                 path=path,
             )
         out = []
-        for layer, name in zip(self.layers, names):
+        for layer, name in zip(self.layers, names, strict=False):
             try:
                 out.append(layer.index(name))
             except KeyError:
@@ -175,7 +175,7 @@ class ModelSpace:
     def resolve(self, names: Sequence[str]) -> list[tuple[Layer, Option]]:
         """Option names -> ``[(layer, option), ...]`` with full parameters."""
         indices = self.encode(names)
-        return [(layer, layer.options[i]) for layer, i in zip(self.layers, indices)]
+        return [(layer, layer.options[i]) for layer, i in zip(self.layers, indices, strict=False)]
 
     def architecture_id(self, names: Sequence[str]) -> str:
         """sha256 of the canonical JSON of the resolved architecture.
@@ -191,8 +191,7 @@ class ModelSpace:
 
     def architectures(self) -> Iterator[tuple[str, ...]]:
         """Every architecture in grid order (the last layer varies fastest)."""
-        for combo in itertools.product(*(layer.option_names for layer in self.layers)):
-            yield combo
+        yield from itertools.product(*(layer.option_names for layer in self.layers))
 
     def to_dict(self) -> dict[str, Any]:
         """The space in its YAML shape, defaults filled."""
@@ -224,7 +223,7 @@ def _parse_option(raw: Any, layer_name: str, index: int, source: str) -> Option:
         )
     spec = PARAMS[kind]
     params: dict[str, Any] = {}
-    for pname, value in raw.items():
+    for pname in raw:
         if pname in ("name", "type"):
             continue
         if pname not in spec:

@@ -1,0 +1,45 @@
+"""``bionas encode``: windows -> one-hot tensors, one ``.npz`` per split."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bionas.genome import Genome
+from bionas.intervals import SPLITS, encode_windows, read_windows
+from bionas.io import save_npz
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--genome", required=True, help="genome FASTA (plain or bgzip), as given to prepare"
+    )
+    parser.add_argument("--windows", required=True, help="windows table written by bionas prepare")
+    parser.add_argument(
+        "--out-dir", required=True, help="directory for train.npz, val.npz, test.npz"
+    )
+    parser.add_argument(
+        "--revcomp-train",
+        action="store_true",
+        help="append reverse-complement copies of the training windows (regions end in '(-)')",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out_dir)
+    with Genome(args.genome) as genome:
+        windows = read_windows(args.windows, sizes=genome.sizes)
+        tasks = np.array(windows.tasks, dtype=str)
+        for split in SPLITS:
+            enc = encode_windows(
+                genome, windows, split, revcomp=args.revcomp_train and split == "train"
+            )
+            path = out_dir / f"{split}.npz"
+            save_npz(path, X=enc.X, y=enc.y, tasks=tasks, regions=enc.regions, kind=enc.kind)
+            log.info("wrote %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
+    return 0

@@ -1,0 +1,92 @@
+"""``bionas prepare``: windows around peak summits, negatives and a chromosome split."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+
+from bionas.errors import InputError
+from bionas.genome import Genome
+from bionas.intervals import NEGATIVE_METHODS, prepare, read_peaks, write_summary, write_windows
+
+log = logging.getLogger(__name__)
+_TASK = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--genome", required=True, help="genome FASTA (plain or bgzip)")
+    parser.add_argument(
+        "--peaks",
+        nargs="+",
+        required=True,
+        metavar="TASK=PATH",
+        help="one peak file (BED3, BED6 or narrowPeak) per task",
+    )
+    parser.add_argument(
+        "--window", type=int, default=200, help="window width in bp (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--negatives",
+        choices=NEGATIVE_METHODS,
+        default="shuffle",
+        help="how negatives are made (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--negative-ratio",
+        type=float,
+        default=1.0,
+        help="negatives per positive window (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-chroms", nargs="+", required=True, metavar="CHROM", help="validation chromosomes"
+    )
+    parser.add_argument(
+        "--test-chroms", nargs="+", required=True, metavar="CHROM", help="test chromosomes"
+    )
+    parser.add_argument(
+        "--train-chroms",
+        nargs="+",
+        default=None,
+        metavar="CHROM",
+        help="training chromosomes (default: all others)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="output windows table (TSV)")
+    parser.add_argument("--summary", required=True, help="output summary table (TSV)")
+
+
+def parse_task_paths(items: list[str]) -> dict[str, str]:
+    """``["TASK=PATH", ...]`` -> ``{task: path}``; InputError on a bad or repeated task."""
+    tasks: dict[str, str] = {}
+    for item in items:
+        task, sep, path = item.partition("=")
+        if not sep or not task or not path:
+            raise InputError(f"--peaks expects TASK=PATH, found {item!r}")
+        if not _TASK.match(task):
+            raise InputError(f"task name {task!r} may hold only letters, digits, '_', '.' and '-'")
+        if task in tasks:
+            raise InputError(f"task {task!r} is given twice in --peaks")
+        tasks[task] = path
+    return tasks
+
+
+def run(args: argparse.Namespace) -> int:
+    tasks = parse_task_paths(args.peaks)
+    with Genome(args.genome) as genome:
+        peaks = [read_peaks(path, task) for task, path in tasks.items()]
+        result = prepare(
+            genome,
+            peaks,
+            width=args.window,
+            negatives=args.negatives,
+            ratio=args.negative_ratio,
+            val_chroms=args.val_chroms,
+            test_chroms=args.test_chroms,
+            train_chroms=args.train_chroms,
+            seed=args.seed,
+        )
+    write_windows(args.out, result.table)
+    write_summary(args.summary, result.summary)
+    log.info("wrote %s (%d windows) and %s", args.out, len(result.table), args.summary)
+    return 0

@@ -1,0 +1,450 @@
+"""FASTA access: chromosome sizes, single and bulk sequence fetches, runs of N.
+
+A genome is a plain or bgzip-compressed FASTA file. Plain files are indexed
+(``.fai``, samtools layout) by a vectorised scan written atomically beside the
+file (files over 1 GiB by pyfaidx, which needs less memory), then read through
+a memory map: a whole chromosome is one reshape of
+its bytes, so fetching many windows costs one read per chromosome and one
+slice per window. bgzip files go through pyfaidx (which also writes ``.gzi``).
+
+Coordinates are 0-based, half-open (BED). Sequences come back uppercase.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bionas.errors import InputError
+from bionas.io import atomic_open, atomic_path
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 26  # bytes scanned at a time when indexing
+_SCAN_LIMIT = 1 << 30  # larger plain files are indexed by pyfaidx's line loop (less memory)
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# byte -> uppercase byte
+UPPER = np.arange(256, dtype=np.uint8)
+UPPER[ord("a") : ord("z") + 1] -= 32
+
+
+@dataclass(frozen=True)
+class FaiRecord:
+    """One line of a ``.fai`` index (samtools layout)."""
+
+    name: str
+    length: int
+    offset: int
+    line_bases: int
+    line_bytes: int
+
+
+def _is_bgzf(head: bytes) -> bool:
+    # gzip member with the FEXTRA flag and a 'BC' subfield: a BGZF block
+    return len(head) >= 16 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
+
+
+def _check_text_head(path: Path, head: bytes, complete: bool) -> None:
+    """Reject binary junk and text that does not start with a FASTA header.
+
+    ``head`` is the start of the (decompressed) file; ``complete`` says it is all of it.
+    """
+    if b"\0" in head or any(b < 9 or 13 < b < 32 for b in head[:4096]):
+        raise InputError("not a FASTA file: it holds binary data", path=path)
+    for number, raw in enumerate(head.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(b";"):
+            continue
+        if not line.startswith(b">"):
+            shown = line[:40].decode("ascii", "replace")
+            raise InputError(
+                f"not a FASTA file: expected a '>name' header line, found {shown!r}",
+                path=path,
+                line=number,
+            )
+        return
+    if complete:
+        raise InputError("empty FASTA file: no '>name' header line", path=path)
+
+
+def _scan_index(path: Path) -> list[FaiRecord]:
+    """Index a plain FASTA file; raise InputError with a line number on bad layout."""
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    newlines = []
+    for lo in range(0, data.size, _CHUNK):
+        chunk = np.asarray(data[lo : lo + _CHUNK])
+        bad = (chunk < 9) | ((chunk > 13) & (chunk < 32))
+        if bad.any():
+            pos = lo + int(np.flatnonzero(bad)[0])
+            line = 1 + sum(len(n) for n in newlines) + int(np.count_nonzero(data[lo:pos] == 10))
+            raise InputError("not a FASTA file: non-text byte in the file", path=path, line=line)
+        newlines.append(np.flatnonzero(chunk == 10) + lo)
+    ends = np.concatenate(newlines) if newlines else np.zeros(0, np.int64)
+    if ends.size == 0 or ends[-1] != data.size - 1:  # last line without a newline
+        ends = np.append(ends, data.size - 1)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    ends = ends.astype(np.int64)
+    nbytes = ends - starts + 1  # with the newline
+    has_nl = data[ends] == 10
+    # bases per line: strip '\n' and a preceding '\r'
+    content_end = ends + 1 - has_nl
+    cr = (content_end > starts) & (data[np.maximum(content_end - 1, 0)] == 13)
+    nbases = content_end - cr - starts
+    first = data[starts]
+    is_header = (first == ord(">")) & (nbases > 0)
+    headers = np.flatnonzero(is_header)
+    if headers.size == 0:
+        raise InputError("not a FASTA file: no '>name' header line", path=path)
+    # before the first header only blank lines and ';' comments may appear
+    pre = np.flatnonzero((nbases[: headers[0]] > 0) & (first[: headers[0]] != ord(";")))
+    if pre.size:
+        raise InputError(
+            "not a FASTA file: expected a '>name' header line first",
+            path=path,
+            line=int(pre[0]) + 1,
+        )
+    records: list[FaiRecord] = []
+    seen: dict[str, int] = {}
+    bounds = np.append(headers, starts.size)
+    for h, nxt in zip(bounds[:-1], bounds[1:], strict=True):
+        header = bytes(data[starts[h] + 1 : starts[h] + nbases[h]]).decode("utf-8", "replace")
+        fields = header.split()
+        if not fields:
+            raise InputError("FASTA header without a sequence name", path=path, line=int(h) + 1)
+        name = fields[0]
+        if name in seen:
+            raise InputError(
+                f"duplicate sequence name {name!r} (first at line {seen[name]})",
+                path=path,
+                line=int(h) + 1,
+            )
+        seen[name] = int(h) + 1
+        lines = np.arange(h + 1, nxt)
+        # trailing blank lines of a record are allowed, inner ones are not
+        filled = np.flatnonzero(nbases[lines] > 0)
+        lines = lines[: filled[-1] + 1] if filled.size else lines[:0]
+        if lines.size == 0:
+            records.append(FaiRecord(name, 0, int(starts[h] + nbytes[h]), 0, 0))
+            continue
+        width, width_bytes = int(nbases[lines[0]]), int(nbytes[lines[0]])
+        body_bases = nbases[lines[:-1]]
+        wrong = np.flatnonzero((body_bases != width) | (nbytes[lines[:-1]] != width_bytes))
+        if wrong.size or nbases[lines[-1]] > width or nbases[lines[-1]] == 0:
+            at = int(lines[wrong[0]]) if wrong.size else int(lines[-1])
+            raise InputError(
+                f"sequence {name!r}: lines must all hold {width} bases except the last",
+                path=path,
+                line=at + 1,
+            )
+        if np.any(first[lines] == ord(">")):
+            raise InputError(
+                f"sequence {name!r}: empty header line", path=path, line=int(lines[0]) + 1
+            )
+        length = int(nbases[lines].sum())
+        records.append(FaiRecord(name, length, int(starts[lines[0]]), width, width_bytes))
+    del data
+    return records
+
+
+def _pyfaidx_index(fasta: Path, fai: Path) -> list[FaiRecord]:
+    """Index a large plain FASTA with pyfaidx (memory-light), written atomically."""
+    import pyfaidx
+
+    with atomic_path(fai, suffix=".fai") as tmp:
+        tmp.unlink()  # pyfaidx builds only where no index exists
+        try:
+            pyfaidx.Faidx(str(fasta), indexname=str(tmp)).close()
+        except ValueError as err:  # duplicate names
+            raise InputError(str(err), path=fasta) from None
+        except (pyfaidx.FastaIndexingError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot index: {err}", path=fasta) from None
+        records = _read_fai(tmp)
+    return records
+
+
+def _read_fai(path: Path) -> list[FaiRecord]:
+    records: list[FaiRecord] = []
+    seen: set[str] = set()
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) < 5:
+                raise InputError(
+                    "bad FASTA index: expected 5 tab-separated columns", path=path, line=number
+                )
+            try:
+                values = [int(v) for v in fields[1:5]]
+            except ValueError:
+                raise InputError(
+                    "bad FASTA index: non-integer column", path=path, line=number
+                ) from None
+            if fields[0] in seen:
+                raise InputError(
+                    f"duplicate sequence name {fields[0]!r} in the FASTA index",
+                    path=path,
+                    line=number,
+                )
+            seen.add(fields[0])
+            records.append(FaiRecord(fields[0], *values))
+    return records
+
+
+def _write_fai(path: Path, records: list[FaiRecord]) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        for r in records:
+            handle.write(f"{r.name}\t{r.length}\t{r.offset}\t{r.line_bases}\t{r.line_bytes}\n")
+
+
+def _check_writable(fai: Path, fasta: Path) -> None:
+    if not os.access(fai.parent, os.W_OK):
+        raise InputError(
+            f"cannot write the FASTA index {fai.name}: directory {fai.parent} is not writable; "
+            "index it where it is writable (samtools faidx) or copy the FASTA to a writable directory",
+            path=fasta,
+        )
+
+
+class Genome:
+    """An open FASTA file (plain or bgzip) with its index.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        FASTA file. A missing or stale ``.fai`` is built beside it.
+
+    Attributes
+    ----------
+    sizes : dict[str, int]
+        Sequence name -> length, in file order.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError("FASTA file not found", path=self.path)
+        if self.path.is_dir():
+            raise InputError("expected a FASTA file, found a directory", path=self.path)
+        if self.path.stat().st_size == 0:
+            raise InputError("empty FASTA file", path=self.path)
+        with open(self.path, "rb") as handle:
+            head = handle.read(1 << 16)
+        complete = len(head) == self.path.stat().st_size
+        self._faidx = None
+        self._mm = None
+        self._cache: tuple[str, np.ndarray] | None = None
+        if head.startswith(_GZIP_MAGIC):
+            if not _is_bgzf(head):
+                raise InputError(
+                    "gzip-compressed FASTA must be bgzip-compressed (bgzip genome.fa) or plain",
+                    path=self.path,
+                )
+            self._open_bgzf()
+        else:
+            _check_text_head(self.path, head, complete)
+            self._open_plain()
+        self.sizes = {r.name: r.length for r in self._records}
+
+    # -- opening ---------------------------------------------------------
+    def _open_plain(self) -> None:
+        fai = Path(str(self.path) + ".fai")
+        if fai.exists() and fai.stat().st_mtime >= self.path.stat().st_mtime:
+            self._records = _read_fai(fai)
+        elif self.path.stat().st_size > _SCAN_LIMIT:
+            _check_writable(fai, self.path)
+            self._records = _pyfaidx_index(self.path, fai)
+        else:
+            self._records = _scan_index(self.path)
+            _check_writable(fai, self.path)
+            _write_fai(fai, self._records)
+            log.info("indexed %s: %d sequences", self.path, len(self._records))
+        self._index = {r.name: r for r in self._records}
+        self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+
+    def _open_bgzf(self) -> None:
+        import pyfaidx
+
+        with gzip.open(self.path, "rb") as handle:
+            try:
+                head = handle.read(1 << 16)
+                complete = len(head) < 1 << 16
+            except (OSError, EOFError) as err:
+                raise InputError(f"cannot decompress: {err}", path=self.path) from None
+        _check_text_head(self.path, head, complete)
+        fai = Path(str(self.path) + ".fai")
+        if not fai.exists() or not Path(str(self.path) + ".gzi").exists():
+            _check_writable(fai, self.path)
+        try:
+            self._faidx = pyfaidx.Fasta(str(self.path), sequence_always_upper=True, as_raw=True)
+        except ValueError as err:  # duplicate names
+            raise InputError(str(err), path=self.path) from None
+        except (pyfaidx.FastaIndexingError, OSError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot index: {err}", path=self.path) from None
+        idx = self._faidx.faidx.index
+        self._records = [FaiRecord(k, v.rlen, v.offset, v.lenc, v.lenb) for k, v in idx.items()]
+        self._index = {r.name: r for r in self._records}
+
+    def close(self) -> None:
+        """Release the memory map or the pyfaidx handle."""
+        self._mm = None
+        self._cache = None
+        if self._faidx is not None:
+            self._faidx.close()
+            self._faidx = None
+
+    def __enter__(self) -> Genome:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Genome({str(self.path)!r}, {len(self.sizes)} sequences)"
+
+    # -- access ----------------------------------------------------------
+    def _check(self, chrom: str, start: int, end: int) -> None:
+        if chrom not in self.sizes:
+            raise InputError(f"sequence {chrom!r} is not in the FASTA file", path=self.path)
+        if not 0 <= start <= end <= self.sizes[chrom]:
+            raise InputError(
+                f"interval {chrom}:{start}-{end} lies outside {chrom} (length {self.sizes[chrom]})",
+                path=self.path,
+            )
+
+    def chrom_codes(self, chrom: str) -> np.ndarray:
+        """Whole sequence ``chrom`` as uppercase ASCII codes.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(length,)`` uint8. The last chromosome read is cached.
+        """
+        if self._cache is not None and self._cache[0] == chrom:
+            return self._cache[1]
+        self._check(chrom, 0, 0)
+        rec = self._index[chrom]
+        if self._faidx is not None:
+            seq = self._bgzf_fetch(chrom, 0, rec.length)
+            codes = np.frombuffer(seq.encode("ascii"), dtype=np.uint8).copy()
+        elif rec.length == 0:
+            codes = np.zeros(0, np.uint8)
+        else:
+            full, tail = divmod(rec.length, rec.line_bases)
+            raw = self._mm[rec.offset : rec.offset + full * rec.line_bytes]
+            body = raw.reshape(full, rec.line_bytes)[:, : rec.line_bases]
+            tail_start = rec.offset + full * rec.line_bytes
+            codes = np.concatenate(
+                [UPPER[body].ravel(), UPPER[self._mm[tail_start : tail_start + tail]]]
+            )
+        self._cache = (chrom, codes)
+        return codes
+
+    def _bgzf_fetch(self, chrom: str, start: int, end: int) -> str:
+        if start == end:
+            return ""
+        seq = self._faidx.faidx.fetch(chrom, start + 1, end)
+        return str(getattr(seq, "seq", seq)).upper()
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Sequence of ``chrom:start-end`` (0-based, half-open), uppercase."""
+        start, end = int(start), int(end)
+        self._check(chrom, start, end)
+        if start == end:
+            return ""
+        if self._faidx is not None:
+            return self._bgzf_fetch(chrom, start, end)
+        rec = self._index[chrom]
+
+        def byte(pos: int) -> int:
+            return rec.offset + (pos // rec.line_bases) * rec.line_bytes + pos % rec.line_bases
+
+        raw = np.asarray(self._mm[byte(start) : byte(end - 1) + 1])
+        raw = raw[(raw != 10) & (raw != 13)]
+        return UPPER[raw].tobytes().decode("ascii")
+
+    def fetch_codes(self, chroms, starts, width: int) -> np.ndarray:
+        """Fetch many equal-width windows at once, reading each chromosome once.
+
+        Parameters
+        ----------
+        chroms : sequence of str, length n
+        starts : array_like of int, length n
+            0-based window starts; windows are ``[start, start + width)``.
+        width : int
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, width)`` uint8 uppercase ASCII codes, rows in input order.
+        """
+        chroms = np.asarray(chroms, dtype=object)
+        starts = np.asarray(starts, dtype=np.int64)
+        out = np.empty((len(starts), width), dtype=np.uint8)
+        if len(starts) == 0:
+            return out
+        for chrom in dict.fromkeys(chroms.tolist()):
+            rows = np.flatnonzero(chroms == chrom)
+            s = starts[rows]
+            if chrom not in self.sizes:
+                self._check(chrom, 0, 0)
+            if s.min() < 0 or s.max() + width > self.sizes[chrom]:
+                bad = rows[(s < 0) | (s + width > self.sizes[chrom])][0]
+                self._check(chrom, int(starts[bad]), int(starts[bad]) + width)
+            codes = self.chrom_codes(chrom)
+            out[rows] = np.lib.stride_tricks.sliding_window_view(codes, width)[s]
+        return out
+
+    def fetch_many(self, chroms, starts, ends) -> list[str]:
+        """Sequences of many intervals (any widths), uppercase, in input order."""
+        return [self.fetch(c, s, e) for c, s, e in zip(chroms, starts, ends, strict=True)]
+
+
+def open_genome(fasta: str | os.PathLike | Genome) -> Genome:
+    """Return ``fasta`` if it is already a :class:`Genome`, else open it."""
+    return fasta if isinstance(fasta, Genome) else Genome(fasta)
+
+
+def chrom_sizes(fasta: str | os.PathLike | Genome) -> dict[str, int]:
+    """Sequence name -> length, in file order."""
+    return dict(open_genome(fasta).sizes)
+
+
+def n_runs(fasta: str | os.PathLike | Genome, min_length: int = 1):
+    """Runs of ``N`` (either case) in every sequence.
+
+    Parameters
+    ----------
+    fasta : path or Genome
+    min_length : int
+        Shortest run reported.
+
+    Returns
+    -------
+    bionas.intervals.Intervals
+        Sorted by sequence (file order) and start.
+    """
+    from bionas.intervals import Intervals
+
+    genome = open_genome(fasta)
+    chroms, starts, ends = [], [], []
+    for chrom in genome.sizes:
+        codes = genome.chrom_codes(chrom)
+        is_n = codes == ord("N")
+        change = np.flatnonzero(is_n[1:] != is_n[:-1]) + 1  # where runs begin or end
+        if is_n.size and is_n[0]:
+            change = np.concatenate([[0], change])
+        if is_n.size and is_n[-1]:
+            change = np.concatenate([change, [is_n.size]])
+        s, e = change[0::2], change[1::2]
+        keep = (e - s) >= min_length
+        chroms.append(np.full(int(keep.sum()), chrom, dtype=object))
+        starts.append(s[keep])
+        ends.append(e[keep])
+    if not chroms:
+        return Intervals.empty()
+    return Intervals(np.concatenate(chroms), np.concatenate(starts), np.concatenate(ends))

@@ -1,0 +1,154 @@
+"""FASTA access: index, fetches, runs of N and bad files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from bionas.errors import InputError
+from bionas.genome import Genome, chrom_sizes, n_runs
+
+
+def _plain(path) -> dict[str, str]:
+    seqs, name = {}, None
+    for line in open(path):
+        line = line.strip()
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            seqs[name] = ""
+        elif line:
+            seqs[name] += line
+    return seqs
+
+
+def test_sizes_and_fetch_match_the_file(tiny):
+    truth = _plain(tiny["fasta"])
+    with Genome(tiny["fasta"]) as g:
+        assert g.sizes == {"chr1": 2000, "chr2": 1500, "chr3": 1500, "chr4": 1200}
+        assert chrom_sizes(tiny["fasta"]) == g.sizes
+        for chrom, start, end in [
+            ("chr1", 0, 60),
+            ("chr1", 59, 61),
+            ("chr1", 1190, 1310),
+            ("chr4", 1100, 1200),
+            ("chr2", 5, 5),
+        ]:
+            assert g.fetch(chrom, start, end) == truth[chrom][start:end].upper()
+        assert g.chrom_codes("chr3").tobytes().decode() == truth["chr3"].upper()
+    assert (tiny["fasta"].parent / "tiny.fa.fai").exists()
+
+
+def test_fetch_codes_bulk_equals_single_fetches(tiny):
+    g = Genome(tiny["fasta"])
+    chroms = ["chr2", "chr1", "chr2", "chr4", "chr1"]
+    starts = [0, 1150, 990, 1000, 1800]
+    codes = g.fetch_codes(chroms, starts, 200)
+    assert codes.shape == (5, 200) and codes.dtype == np.uint8
+    for row, c, s in zip(codes, chroms, starts, strict=True):
+        assert row.tobytes().decode() == g.fetch(c, s, s + 200)
+    assert g.fetch_many(["chr1"], [3], [9]) == [g.fetch("chr1", 3, 9)]
+    with pytest.raises(InputError, match="outside"):
+        g.fetch_codes(["chr4"], [1100], 200)
+    with pytest.raises(InputError, match="not in the FASTA"):
+        g.fetch("chrX", 0, 1)
+
+
+def test_crlf_and_bgzip_read_the_same(tiny, tmp_path):
+    from Bio import bgzf
+
+    text = tiny["fasta"].read_text()
+    crlf = tmp_path / "crlf.fa"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    bgz = tmp_path / "tiny.fa.gz"
+    with bgzf.BgzfWriter(str(bgz), "wb") as handle:
+        handle.write(text.encode())
+    ref = Genome(tiny["fasta"])
+    for other in (Genome(crlf), Genome(bgz)):
+        assert other.sizes == ref.sizes
+        assert other.fetch("chr1", 1150, 1350) == ref.fetch("chr1", 1150, 1350)
+        np.testing.assert_array_equal(other.chrom_codes("chr2"), ref.chrom_codes("chr2"))
+        np.testing.assert_array_equal(
+            other.fetch_codes(["chr3"], [7], 100), ref.fetch_codes(["chr3"], [7], 100)
+        )
+
+
+def test_stale_index_is_rebuilt(tiny):
+    Genome(tiny["fasta"])
+    fai = tiny["fasta"].parent / "tiny.fa.fai"
+    tiny["fasta"].write_text(">only\nACGT\n")
+    os.utime(fai, (1, 1))
+    assert Genome(tiny["fasta"]).sizes == {"only": 4}
+
+
+def test_n_runs(tiny):
+    runs = n_runs(tiny["fasta"])
+    assert list(zip(runs.chrom, runs.start, runs.end, strict=True)) == [
+        ("chr2", 1000, 1100),
+        ("chr3", 1400, 1420),
+    ]
+    assert len(n_runs(tiny["fasta"], min_length=50)) == 1
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found") as err:
+        Genome(tmp_path / "nope.fa")
+    assert "nope.fa" in str(err.value)
+
+
+def test_empty_file(tmp_path):
+    for content in ("", "\n\n  \n"):
+        path = tmp_path / "empty.fa"
+        path.write_text(content)
+        with pytest.raises(InputError, match="empty"):
+            Genome(path)
+
+
+def test_not_fasta_names_the_line(tmp_path):
+    path = tmp_path / "peaks.fa"
+    path.write_text("\n\nchr1\t10\t20\n")
+    with pytest.raises(InputError, match="header") as err:
+        Genome(path)
+    assert err.value.line == 3 and str(err.value).startswith(str(path) + ":3:")
+
+
+def test_binary_junk(tmp_path):
+    path = tmp_path / "junk.fa"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="binary"):
+        Genome(path)
+    gz = tmp_path / "plain.fa.gz"
+    gz.write_bytes(gzip.compress(b">a\nACGT\n"))
+    with pytest.raises(InputError, match="bgzip"):
+        Genome(gz)
+
+
+def test_duplicate_names_name_the_line(tmp_path):
+    path = tmp_path / "dup.fa"
+    path.write_text(">a\nACGT\n>b\nAC\n>a second\nGG\n")
+    with pytest.raises(
+        InputError, match="duplicate sequence name 'a' \\(first at line 1\\)"
+    ) as err:
+        Genome(path)
+    assert err.value.line == 5
+
+
+def test_ragged_lines_name_the_line(tmp_path):
+    path = tmp_path / "ragged.fa"
+    path.write_text(">a\nACGT\nAC\nACGT\n")
+    with pytest.raises(InputError, match="4 bases") as err:
+        Genome(path)
+    assert err.value.line == 3
+
+
+def test_large_file_indexing_path_agrees(tiny, monkeypatch):
+    import bionas.genome as genome_module
+
+    small = Genome(tiny["fasta"])
+    (tiny["fasta"].parent / "tiny.fa.fai").unlink()
+    monkeypatch.setattr(genome_module, "_SCAN_LIMIT", 10)
+    large = Genome(tiny["fasta"])
+    assert large.sizes == small.sizes
+    assert large.fetch("chr1", 1150, 1350) == small.fetch("chr1", 1150, 1350)

@@ -1,0 +1,256 @@
+"""Peak parsing, windows, labels, negatives, splits and the windows table."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bionas.errors import InputError
+from bionas.genome import Genome
+from bionas.intervals import (
+    Intervals,
+    assign_splits,
+    check_chromosomes,
+    dinucleotide_negatives,
+    encode_windows,
+    gc_matched_negatives,
+    parse_source,
+    prepare,
+    read_peaks,
+    read_windows,
+    shuffle_negatives,
+    summit_windows,
+    window_gc,
+    write_windows,
+)
+from bionas.onehot import decode, one_hot
+
+SPLIT = {"val_chroms": ["chr3"], "test_chroms": ["chr4"]}
+
+
+def test_read_bed6_skips_headers_and_uses_midpoints(tiny):
+    p = read_peaks(tiny["bed"], "a")
+    assert len(p) == 6
+    assert p.intervals.chrom.tolist()[:2] == ["chr1", "chr1"]
+    assert p.summit.tolist() == [200, 1000, 300, 600, 700, 30]
+    assert p.line.tolist() == [4, 5, 7, 8, 9, 10]
+
+
+def test_read_narrowpeak_uses_summit_column(tiny):
+    p = read_peaks(tiny["narrowpeak"], "b")
+    assert p.summit.tolist() == [200, 1600, 260, 600, 1145]
+
+
+def test_read_bed3_and_space_separated(tmp_path):
+    path = tmp_path / "p.bed"
+    path.write_text("chr1 10 20\nchr1\t30\t50\n")
+    p = read_peaks(path, "t")
+    assert p.intervals.start.tolist() == [10, 30] and p.summit.tolist() == [15, 40]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("chr1\t10", "at least 3"),
+        ("chr1\tten\t20", "integer"),
+        ("chr1\t-5\t20", "negative"),
+        ("chr1\t20\t20", "below end"),
+        ("chr1\t10\t20\tn\t0\t.\t1\t1\t1\t15", "outside the peak"),
+    ],
+)
+def test_bad_peak_lines_name_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.bed"
+    path.write_text(f"track name=x\nchr1\t1\t5\n{line}\n")
+    with pytest.raises(InputError, match=message) as err:
+        read_peaks(path, "t")
+    assert err.value.line == 3 and str(path) in str(err.value)
+
+
+def test_empty_peak_file(tmp_path):
+    path = tmp_path / "empty.bed"
+    path.write_text("track name=x\n# nothing\n\n")
+    with pytest.raises(InputError, match="empty peak file"):
+        read_peaks(path, "t")
+
+
+def test_chromosome_check_hints_at_chr_prefix(tmp_path):
+    path = tmp_path / "p.bed"
+    path.write_text("chr1\t1\t5\n1\t1\t5\nX\t3\t9\n")
+    with pytest.raises(InputError, match="'chr' prefix") as err:
+        check_chromosomes(read_peaks(path, "t"), {"chr1": 100, "chrX": 100})
+    assert err.value.line == 2 and "1, X" in str(err.value)
+    path.write_text("chrUn\t1\t5\n")
+    with pytest.raises(InputError) as err:
+        check_chromosomes(read_peaks(path, "t"), {"chr1": 100})
+    assert "prefix" not in str(err.value) and "chrUn" in str(err.value)
+
+
+def test_summit_windows_drop_at_edges(tiny):
+    sizes = Genome(tiny["fasta"]).sizes
+    tw = summit_windows(read_peaks(tiny["narrowpeak"], "b"), sizes, 200)
+    assert tw.dropped_at_edge == 1  # chr4 summit 1145: window ends at 1245 > 1200
+    assert tw.windows.start.tolist() == [100, 1500, 160, 500]
+    assert (tw.windows.end - tw.windows.start == 200).all()
+    odd = summit_windows(read_peaks(tiny["narrowpeak"], "b"), sizes, 201)
+    assert odd.windows.start.tolist()[0] == 100 and odd.windows.end.tolist()[0] == 301
+
+
+def test_multi_task_labels_and_merged_centres(tiny):
+    g = Genome(tiny["fasta"])
+    peaks = [read_peaks(tiny["bed"], "a"), read_peaks(tiny["narrowpeak"], "b")]
+    res = prepare(g, peaks, 200, "dinucleotide_shuffle", 0.0, **SPLIT)
+    t = res.table
+    got = {(r.chrom, r.start): (r.a, r.b, r.split) for r in t.itertuples()}
+    assert got == {
+        ("chr1", 100): (1, 1, "train"),  # a1 and b1 share centre 200
+        ("chr1", 900): (1, 0, "train"),
+        ("chr1", 1500): (0, 1, "train"),
+        ("chr2", 160): (1, 1, "train"),  # b3 summit 260 lies inside a3
+        ("chr2", 200): (1, 1, "train"),  # a3 midpoint 300 lies inside b3
+        ("chr3", 500): (1, 1, "val"),
+        ("chr4", 600): (1, 0, "test"),
+    }
+    s = res.summary.set_index(["metric", "split", "label"])["value"]
+    assert s[("dropped_at_edge", "all", "a")] == 1 and s[("dropped_at_edge", "all", "b")] == 1
+    assert s[("positives", "train", "a")] == 4 and s[("positives", "all", "b")] == 5
+
+
+def test_splits():
+    sizes = {"chr1": 1, "chr2": 1, "chr3": 1, "chr4": 1}
+    assert assign_splits(sizes, ["chr3"], ["chr4"]) == {
+        "chr1": "train",
+        "chr2": "train",
+        "chr3": "val",
+        "chr4": "test",
+    }
+    assert assign_splits(sizes, ["chr3"], ["chr4"], ["chr1"]) == {
+        "chr1": "train",
+        "chr3": "val",
+        "chr4": "test",
+    }
+    with pytest.raises(InputError, match="both"):
+        assign_splits(sizes, ["chr3"], ["chr3"])
+    with pytest.raises(InputError, match="'chr' prefix"):
+        assign_splits(sizes, ["3"], ["chr4"])
+
+
+def test_split_without_windows(tiny):
+    g = Genome(tiny["fasta"])
+    peaks = [read_peaks(tiny["bed"], "a")]
+    with pytest.raises(InputError, match=r"split 'val' has no windows.*chr2") as err:
+        prepare(g, peaks, 1000, "shuffle", 1.0, val_chroms=["chr2"], test_chroms=["chr1"])
+    assert "chr2" in str(err.value)
+
+
+def _overlaps(a: Intervals, b: Intervals) -> bool:
+    for c, s, e in zip(a.chrom, a.start, a.end, strict=True):
+        on = b.on(c)
+        if np.any((on.start < e) & (on.end > s)):
+            return True
+    return False
+
+
+def test_shuffle_negatives_avoid_excluded_and_are_seeded(tiny, tmp_path):
+    g = Genome(tiny["fasta"])
+    pos = Intervals(["chr1", "chr1", "chr2"], [100, 900, 200], [300, 1100, 400])
+    excl = Intervals.concat([pos, Intervals(["chr2"], [1000], [1100])])
+    a = shuffle_negatives(pos, 2.0, g.sizes, excl, 5, tmp_path)
+    b = shuffle_negatives(pos, 2.0, g.sizes, excl, 5, tmp_path)
+    c = shuffle_negatives(pos, 2.0, g.sizes, excl, 6, tmp_path)
+    assert len(a) == 6 and Counter(a.chrom.tolist()) == {"chr1": 4, "chr2": 2}
+    assert not _overlaps(a, excl)
+    assert (a.end - a.start == 200).all()
+    assert a.start.tolist() == b.start.tolist() and a.start.tolist() != c.start.tolist()
+
+
+def test_gc_matched_negatives_match_the_histogram(tmp_path):
+    from bionas.motifs import Motif
+    from bionas.simulate import simulate, write_simulation
+
+    # GC-rich planted motif so positives sit above the background GC
+    motif = Motif("m", "gc", np.tile([[0.05, 0.45, 0.45, 0.05]], (12, 1)))
+    sim = simulate([motif], n_chromosomes=1, chrom_length=200_000, n_sites=150, gc=0.4, seed=3)
+    paths = write_simulation(sim, tmp_path)
+    g = Genome(paths["genome"])
+    pos = Intervals(
+        sim.peaks["chrom"],
+        sim.peaks["start"] + sim.peaks["summit"] - 100,
+        sim.peaks["start"] + sim.peaks["summit"] + 100,
+    )
+    excl = Intervals.concat(
+        [pos, Intervals(sim.peaks["chrom"], sim.peaks["start"], sim.peaks["end"])]
+    )
+    neg = gc_matched_negatives(g, pos, 1.0, excl, seed=1)
+    assert len(neg) == len(pos) and not _overlaps(neg, excl)
+    gp, gn = window_gc(g, pos), window_gc(g, neg)
+    bins = np.linspace(0, 1, 51)
+    assert np.abs(np.histogram(gp, bins)[0] - np.histogram(gn, bins)[0]).sum() <= 0.1 * len(pos)
+    assert abs(gp.mean() - gn.mean()) < 0.005
+    assert "N" not in "".join(g.fetch_many(neg.chrom, neg.start, neg.end))
+    again = gc_matched_negatives(g, pos, 1.0, excl, seed=1)
+    assert again.start.tolist() == neg.start.tolist()
+
+
+def test_dinucleotide_negatives_reproduce_from_source():
+    pos = Intervals(["chr1", "chr2"], [100, 200], [300, 400])
+    windows, sources = dinucleotide_negatives(pos, 1.5, seed=2)
+    assert len(windows) == 3
+    chrom, start, end, seed = parse_source(sources[0])
+    assert (chrom, start, end) == (windows.chrom[0], windows.start[0], windows.end[0])
+    with pytest.raises(ValueError):
+        parse_source("chr1:1-2")
+    assert sources == dinucleotide_negatives(pos, 1.5, seed=2)[1]
+    assert sources != dinucleotide_negatives(pos, 1.5, seed=3)[1]
+
+
+def test_windows_table_round_trip_and_encode(tiny, tmp_path):
+    g = Genome(tiny["fasta"])
+    peaks = [read_peaks(tiny["bed"], "a"), read_peaks(tiny["narrowpeak"], "b")]
+    res = prepare(g, peaks, 200, "dinucleotide_shuffle", 1.0, seed=4, **SPLIT)
+    path = tmp_path / "w.tsv"
+    write_windows(path, res.table)
+    wt = read_windows(path, g.sizes)
+    assert wt.tasks == ["a", "b"] and wt.width == 200 and len(wt.table) == 14
+    enc = encode_windows(g, wt, "train", revcomp=True)
+    n = int((wt.table["split"] == "train").sum())
+    assert (
+        enc.X.shape == (2 * n, 200, 4) and enc.y.shape == (2 * n, 2) and enc.y.dtype == np.float32
+    )
+    np.testing.assert_array_equal(enc.X[n:], enc.X[:n, ::-1, ::-1])
+    assert enc.regions[n].endswith("(-)") and not enc.regions[0].endswith("(-)")
+    rows = wt.table[wt.table["split"] == "train"].reset_index(drop=True)
+    for i, r in rows.iterrows():
+        seq = g.fetch(r.chrom, r.start, r.end)
+        got = decode(enc.X[i])[0]
+        if r.kind == "peak":
+            assert got == seq and enc.regions[i] == f"{r.chrom}:{r.start}-{r.end}"
+        else:
+            assert Counter(got[j : j + 2] for j in range(199)) == Counter(
+                seq[j : j + 2] for j in range(199)
+            )
+            assert enc.regions[i] == r.source and enc.y[i].sum() == 0
+    np.testing.assert_array_equal(encode_windows(g, wt, "train").X, enc.X[:n])
+    assert (
+        one_hot(g.fetch("chr3", 500, 700)).tobytes() == encode_windows(g, wt, "val").X[:1].tobytes()
+    )
+
+
+def test_read_windows_rejects_bad_rows(tiny, tmp_path):
+    sizes = Genome(tiny["fasta"]).sizes
+    head = "chrom\tstart\tend\tsplit\tkind\tsource\ta\n"
+    cases = [
+        ("chrom\tstart\tend\n", "header", 1),
+        (head + "chr1\t0\t200\ttrain\tpeak\t.\t1\nchr1\t0\t100\ttrain\tpeak\t.\t1\n", "200 bp", 3),
+        (head + "chr1\t0\t200\tdev\tpeak\t.\t1\n", "split", 2),
+        (head + "chr9\t0\t200\ttrain\tpeak\t.\t1\n", "not in the genome", 2),
+        (head + "chr4\t1100\t1300\ttrain\tpeak\t.\t1\n", "past the end", 2),
+        (head + "chr1\t0\t200\ttrain\tdinuc_shuffle\tchr1:0-200\t0\n", "seed", 2),
+    ]
+    for text, message, line in cases:
+        path = tmp_path / "w.tsv"
+        path.write_text(text)
+        with pytest.raises(InputError, match=message) as err:
+            read_windows(path, sizes)
+        assert err.value.line == line
