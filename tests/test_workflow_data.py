@@ -1,0 +1,109 @@
+"""The data stages through real Snakemake runs: lint, dry-run, tiny configs, bad input."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+from workflow_helpers import ROOT, absolute_paths, load_case, snakemake
+
+pytestmark = pytest.mark.workflow
+
+DATA_TARGETS = [
+    "results/{ds}/data/train.npz",
+    "results/{ds}/data/val.npz",
+    "results/{ds}/data/test.npz",
+    "results/{ds}/priors.meme",
+]
+
+
+def targets(ds):
+    return [t.format(ds=ds) for t in DATA_TARGETS]
+
+
+def test_lint_reports_only_environment_lints(tmp_path):
+    """Lints about conda/containers and the shared CLI prefix are by design; nothing else."""
+    proc = snakemake(tmp_path, absolute_paths(load_case("tiny")), "--lint")
+    text = proc.stdout + proc.stderr
+    lints = re.findall(r"^    \* (.+?):?$", text, flags=re.M)
+    allowed = (
+        "Specify a conda environment or container for each rule.",
+        "Shell command directly uses variable BIONAS from outside of the rule",
+    )
+    unexpected = [lint for lint in lints if not lint.startswith(allowed)]
+    assert not unexpected, text
+
+
+def test_default_config_dry_run(tmp_path):
+    config = absolute_paths(__import__("yaml").safe_load((ROOT / "config/config.yaml").read_text()))
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "simulate_demo" in proc.stdout and "encode_sequences" in proc.stdout
+
+
+def test_tiny_data_stage_end_to_end(tmp_path):
+    config = load_case("tiny")
+    proc = snakemake(tmp_path, config, "--cores", "2", *targets("tiny"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for split in ("train", "val", "test"):
+        with np.load(tmp_path / f"results/tiny/data/{split}.npz") as npz:
+            assert npz["X"].dtype == np.uint8 and npz["X"].shape[1:] == (100, 4)
+            assert npz["y"].shape == (npz["X"].shape[0], 1)
+            assert list(npz["tasks"]) == ["bound"]
+            assert 0 < npz["y"].mean() < 1
+    assert "MOTIF MA0139.2" in (tmp_path / "results/tiny/priors.meme").read_text()
+    assert (tmp_path / "logs/encode_sequences/tiny.log").exists()
+    assert (tmp_path / "benchmarks/encode_sequences/tiny.tsv").exists()
+    # A second run has nothing to do.
+    again = snakemake(tmp_path, config, "--cores", "2", "--dry-run", *targets("tiny"))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _user_dataset(tmp_path):
+    shutil.copy(ROOT / "tests/data/tiny.fa", tmp_path / "genome.fa")
+    shutil.copy(ROOT / "tests/data/task_a.bed", tmp_path / "a.bed")
+    shutil.copy(ROOT / "tests/data/task_b.narrowPeak", tmp_path / "b.narrowPeak")
+    return {
+        "datasets": {
+            "lab": {
+                "genome": str(tmp_path / "genome.fa"),
+                "peaks": {"A": str(tmp_path / "a.bed"), "B": str(tmp_path / "b.narrowPeak")},
+                "priors": {"meme": str(ROOT / "tests/data/motifs.meme")},
+                "window": 100,
+                "negatives": {"method": "dinucleotide_shuffle", "ratio": 1.0},
+                "split": {"val": ["chr3"], "test": ["chr4"]},
+            }
+        }
+    }
+
+
+def test_user_dataset_multitask(tmp_path):
+    config = absolute_paths(_user_dataset(tmp_path))
+    proc = snakemake(tmp_path / "work", config, "--cores", "2", *targets("lab"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(tmp_path / "work/results/lab/data/train.npz") as npz:
+        assert list(npz["tasks"]) == ["A", "B"]
+        assert npz["y"].shape[1] == 2
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    config = load_case("tiny")
+    config["datasets"]["tiny"]["windw"] = 100
+    proc = snakemake(tmp_path, config, "--cores", "2")
+    assert proc.returncode != 0
+    assert "datasets.tiny" in proc.stderr and "did you mean 'window'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_peak_file_fails_with_its_line_and_leaves_nothing(tmp_path):
+    config = _user_dataset(tmp_path)
+    bad = tmp_path / "a.bed"
+    bad.write_text(bad.read_text() + "chr1\t500\t-20\n")
+    proc = snakemake(tmp_path / "work", absolute_paths(config), "--cores", "2", *targets("lab"))
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert f"{bad}:" in text, text[-3000:]
+    assert not (tmp_path / "work/results/lab/data/windows.tsv").exists()
