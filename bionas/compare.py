@@ -1,0 +1,649 @@
+"""Filters against a motif database: tomtom-lite (memelite) with Tomtom's q-values.
+
+Every query PWM (a filter turned into a PWM, or any motif) is compared with
+every target motif of a collection by :func:`memelite.tomtom`, on both strands
+of the target. The result is one table in Tomtom's terms (:data:`MATCH_COLUMNS`):
+p-value of the best alignment, E-value (p times the number of targets),
+q-value (Benjamini-Hochberg over that query's targets), offset, overlap,
+orientation and the consensus strings.
+
+Conventions
+-----------
+- Motifs are ``(width, 4)`` float64 probability matrices, columns A, C, G, T.
+  memelite wants ``(4, width)``; :func:`to_tomtom_layout` is the one place that
+  converts. Everything handed to memelite is float64: memelite compiles one set
+  of kernels per dtype (about 50 s each on 2 cores), so mixing float32 and
+  float64 would pay that twice.
+- memelite's kernels are compiled by numba on the first call and cached on disk
+  in the directory named by ``NUMBA_CACHE_DIR``. That variable is read when
+  memelite is imported, so this module imports memelite lazily and sets the
+  variable first (:func:`numba_cache_dir`): point every job of a run at one
+  directory and only the first job compiles.
+- Near-uniform filter PWMs match long, low-information database motifs with
+  tiny p-values (for example CTCF MA1929.2 at q ~ 1e-11). Pass ``min_bits``
+  so each query is trimmed to its informative span first (:func:`trim_pwm`):
+  1.0 bit for activation-based PWMs (:data:`ACTIVATION_MIN_BITS`), 0.5 bit for
+  softmax PWMs (:data:`SOFTMAX_MIN_BITS`). A query with no column that
+  informative is not compared; it gets one row with status ``uninformative``.
+- p-values depend on the target set (each query column's score distribution
+  is built from all target columns): always compare against the whole
+  collection, never a handful of chosen motifs.
+- Trimming does not make random PWMs safe: random but informative columns
+  (Dirichlet(1)) still get q < 0.05 hits for most queries. Activation PWMs of
+  a randomly initialised model trimmed at 1.0 bit get none, at 0.5 bit about
+  half do. The negative control is therefore a randomly initialised model's
+  filters on the same data, through the same trimming.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bionas.errors import InputError
+from bionas.motifs import (
+    DEFAULT_RELEASE,
+    Motif,
+    information_content,
+    jaspar_collection,
+    read_meme,
+)
+from bionas.motifs import reverse_complement as _rc
+
+#: Trimming threshold (bits) for activation-based filter PWMs.
+ACTIVATION_MIN_BITS = 1.0
+
+#: Trimming threshold (bits) for softmax filter PWMs.
+SOFTMAX_MIN_BITS = 0.5
+
+#: Columns of the table :func:`compare_motifs` returns, in order.
+MATCH_COLUMNS = [
+    "query",
+    "query_start",
+    "query_end",
+    "status",
+    "rank",
+    "target_id",
+    "target_name",
+    "orientation",
+    "offset",
+    "overlap",
+    "p_value",
+    "e_value",
+    "q_value",
+    "query_consensus",
+    "target_consensus",
+]
+
+_ENV = "NUMBA_CACHE_DIR"
+
+#: |row sum - 1| accepted (and renormalised), as :func:`bionas.motifs.check_pwm`.
+ROW_TOLERANCE = 1e-2
+
+# IUPAC letter by set of bases (bit 1 = A, 2 = C, 4 = G, 8 = T); "N" for the rest
+_IUPAC = np.array(list("NACMGRSNTWYNKNNN"))
+
+_VERSION = re.compile(r"^(.+)\.\d+$")
+
+
+# ---------------------------------------------------------------------------
+# PWM helpers
+
+
+def _check_pwms(pwms: Sequence[Any], what: str) -> list[np.ndarray]:
+    """One boundary check for many PWMs at once (vectorised over all their columns).
+
+    Each item (an array or an object with a ``pwm`` attribute) must be
+    ``(width, 4)`` with width >= 1, finite, non-negative, rows summing to 1
+    within :data:`ROW_TOLERANCE`. Returns float64 copies with rows renormalised.
+    """
+    arrays = [np.asarray(getattr(p, "pwm", p), dtype=np.float64) for p in pwms]
+    for i, a in enumerate(arrays):
+        if a.ndim != 2 or a.shape[1] != 4 or a.shape[0] < 1:
+            name = what if len(arrays) == 1 else f"{what} {getattr(pwms[i], 'id', i)}"
+            raise ValueError(f"{name} must have shape (width, 4) with width >= 1, got {a.shape}")
+    if not arrays:
+        return []
+    cols = np.concatenate(arrays)
+    sums = cols.sum(axis=1, keepdims=True)
+    bad = (
+        ~np.isfinite(cols).all(axis=1)
+        | (cols < 0).any(axis=1)
+        | ~(np.abs(sums[:, 0] - 1) <= ROW_TOLERANCE)
+    )
+    if bad.any():
+        owner = int(
+            np.searchsorted(np.cumsum([a.shape[0] for a in arrays]), np.argmax(bad), side="right")
+        )
+        name = what if len(arrays) == 1 else f"{what} {getattr(pwms[owner], 'id', owner)}"
+        raise ValueError(
+            f"{name} must hold finite non-negative probabilities, rows summing to 1 "
+            f"(within {ROW_TOLERANCE})"
+        )
+    cols = cols / sums
+    return np.split(cols, np.cumsum([a.shape[0] for a in arrays])[:-1])
+
+
+def _check_pwm(pwm: Any, what: str) -> np.ndarray:
+    """:func:`_check_pwms` for one PWM."""
+    return _check_pwms([pwm], what)[0]
+
+
+def to_tomtom_layout(pwm: Any) -> np.ndarray:
+    """Convert a ``(width, 4)`` PWM to the ``(4, width)`` layout memelite wants.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+        Probabilities, columns A, C, G, T; an object with a ``pwm`` attribute
+        (``bionas.motifs.Motif``) works too.
+
+    Returns
+    -------
+    (4, width) float64, C-contiguous
+        Rows A, C, G, T (each row sum of the input renormalised to 1).
+    """
+    return np.ascontiguousarray(_check_pwm(pwm, "the PWM").T)
+
+
+def column_bits(pwm: Any) -> np.ndarray:
+    """Information content of each column in bits against a uniform background.
+
+    ``2 + sum_b p_b log2 p_b`` (terms with ``p_b = 0`` are 0).
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+
+    Returns
+    -------
+    (width,) float64
+        Between 0 (uniform column) and 2 (one base).
+    """
+    return np.maximum(information_content(_check_pwm(pwm, "the PWM")), 0.0)
+
+
+def trim_pwm(pwm: Any, min_bits: float) -> tuple[int, int] | None:
+    """Informative span of a PWM: first to last column with at least ``min_bits``.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+    min_bits : float
+        Threshold in bits (0-2): :data:`ACTIVATION_MIN_BITS` for activation-based
+        PWMs, :data:`SOFTMAX_MIN_BITS` for softmax PWMs.
+
+    Returns
+    -------
+    (start, end) or None
+        ``pwm[start:end]`` is the trimmed PWM (``end`` exclusive); columns
+        inside the span may fall below the threshold. None when no column
+        reaches it: the PWM is uninformative.
+    """
+    min_bits = float(min_bits)
+    if not (0.0 <= min_bits <= 2.0):
+        raise ValueError(f"min_bits must be between 0 and 2, got {min_bits!r}")
+    keep = np.flatnonzero(column_bits(pwm) >= min_bits)
+    if keep.size == 0:
+        return None
+    return int(keep[0]), int(keep[-1]) + 1
+
+
+def iupac_consensus(pwm: Any) -> str:
+    """IUPAC consensus of a PWM (Cavener's rules).
+
+    A column is its top base when that base has probability > 0.5 and more
+    than twice the second; else the two-base code (M, R, W, S, Y, K) when the
+    top two together exceed 0.75; else ``N``.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+
+    Returns
+    -------
+    str
+        One letter per column.
+    """
+    return "".join(_iupac_letters(_check_pwm(pwm, "the PWM")))
+
+
+def _iupac_letters(cols: np.ndarray) -> np.ndarray:
+    """IUPAC letter of each row of a ``(n, 4)`` probability array (see :func:`iupac_consensus`)."""
+    order = np.argsort(-cols, axis=1, kind="stable")[:, :2]
+    first, second = np.take_along_axis(cols, order, axis=1).T
+    bits = 1 << order
+    code = np.where(
+        (first > 0.5) & (first > 2 * second),
+        bits[:, 0],
+        np.where(first + second > 0.75, bits[:, 0] | bits[:, 1], 0),
+    )
+    return _IUPAC[code]
+
+
+def _consensus_many(pwms: Sequence[np.ndarray]) -> np.ndarray:
+    """IUPAC consensus of each of many checked PWMs, as an object array of str."""
+    letters = _iupac_letters(np.concatenate(pwms))
+    bounds = np.cumsum([p.shape[0] for p in pwms])[:-1]
+    return np.array(["".join(chunk) for chunk in np.split(letters, bounds)], dtype=object)
+
+
+def benjamini_hochberg(p_values: Any) -> np.ndarray:
+    """Benjamini-Hochberg q-values (as Tomtom computes them per query).
+
+    ``q_(i) = min_{j >= i} p_(j) * n / j`` over the p-values sorted ascending,
+    capped at 1.
+
+    Parameters
+    ----------
+    p_values : (n,) or (m, n) array-like
+        p-values in [0, 1]; a 2-D array is corrected row by row.
+
+    Returns
+    -------
+    float64, the shape of ``p_values``
+        q-values in the input order.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim not in (1, 2):
+        raise ValueError(f"p_values must be one- or two-dimensional, got shape {p.shape}")
+    n = p.shape[-1]
+    if n == 0:
+        return p.copy()
+    order = np.argsort(p, axis=-1, kind="stable")
+    scaled = np.take_along_axis(p, order, axis=-1) * n / np.arange(1, n + 1)
+    q_sorted = np.minimum.accumulate(scaled[..., ::-1], axis=-1)[..., ::-1]
+    q = np.empty_like(p)
+    np.put_along_axis(q, order, np.minimum(q_sorted, 1.0), axis=-1)
+    return q
+
+
+def id_base(motif_id: str) -> str:
+    """A matrix id without its version suffix: ``MA0139.2`` -> ``MA0139``."""
+    m = _VERSION.match(str(motif_id))
+    return m.group(1) if m else str(motif_id)
+
+
+# ---------------------------------------------------------------------------
+# Motif collections
+
+
+def _frozen(motifs: Sequence[Motif]) -> tuple[Motif, ...]:
+    """The motifs with read-only float64 copies of their matrices (safe to cache)."""
+    out = []
+    for m in motifs:
+        pwm = np.array(m.pwm, dtype=np.float64)
+        pwm.flags.writeable = False
+        out.append(Motif(m.id, m.name, pwm))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _jaspar_collection(release: str, collection: str, tax_group: str | None) -> tuple[Motif, ...]:
+    with warnings.catch_warnings():
+        # an empty selection is reported by load_collection as an InputError
+        warnings.filterwarnings("ignore", message="Zero motifs returned")
+        return _frozen(jaspar_collection(release, collection=collection, tax_group=tax_group))
+
+
+@functools.lru_cache(maxsize=8)
+def _meme_collection(path: str, mtime_ns: int, size: int) -> tuple[Motif, ...]:
+    return _frozen(read_meme(path))
+
+
+def jaspar_releases() -> list[str]:
+    """The JASPAR releases the installed pyjaspar ships (offline)."""
+    from pyjaspar import jaspar_releases as releases
+
+    return sorted(releases)
+
+
+def load_collection(
+    source: str | PathLike = DEFAULT_RELEASE,
+    collection: str = "CORE",
+    tax_group: str | None = "vertebrates",
+) -> list[Motif]:
+    """A whole motif collection: a JASPAR release (via pyjaspar, offline) or a MEME file.
+
+    Results are cached in-process (a MEME file is re-read when its size or
+    modification time changes); the PWM arrays are read-only.
+
+    Parameters
+    ----------
+    source : str or PathLike
+        A JASPAR release name (``"JASPAR2024"``; see :func:`jaspar_releases`)
+        or the path of a MEME motif file.
+    collection : str
+        JASPAR collection (``"CORE"``, ``"UNVALIDATED"``, ...). Ignored for a
+        MEME file.
+    tax_group : str or None
+        JASPAR taxonomic group (``"vertebrates"``, ``"insects"``, ...); None
+        for all. Ignored for a MEME file.
+
+    Returns
+    -------
+    list of bionas.motifs.Motif
+        The latest version of each matrix, ``pwm`` as ``(width, 4)`` float64
+        probabilities (JASPAR counts divided by column totals, no pseudocount).
+
+    Raises
+    ------
+    InputError
+        Unknown release and no such file, or an empty selection.
+    """
+    name = os.fspath(source)
+    releases = jaspar_releases()
+    if name in releases:
+        motifs = _jaspar_collection(name, collection, tax_group)
+        if not motifs:
+            raise InputError(
+                f"{name} has no motifs in collection {collection!r} for tax group {tax_group!r}"
+            )
+        return [Motif(m.id, m.name, m.pwm) for m in motifs]
+    path = Path(name)
+    if not path.is_file():
+        raise InputError(
+            f"not a JASPAR release ({', '.join(releases)}) and no such MEME file",
+            path=name,
+        )
+    stat = path.stat()
+    motifs = _meme_collection(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return [Motif(m.id, m.name, m.pwm) for m in motifs]
+
+
+# ---------------------------------------------------------------------------
+# memelite and its compilation cache
+
+_tomtom_fn = None
+
+
+def default_cache_dir() -> Path:
+    """Where compiled kernels go when no directory is named.
+
+    ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/bionas/numba``
+    (``~/.cache/bionas/numba``).
+    """
+    if os.environ.get(_ENV):
+        return Path(os.environ[_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bionas" / "numba"
+
+
+def _loaded_cache_dir(tomtom_module: Any) -> Path | None:
+    """The directory memelite's kernels actually cache into (numba's own record)."""
+    cache = getattr(getattr(tomtom_module, "_tomtom", None), "_cache", None)
+    path = getattr(cache, "_cache_path", None)
+    return None if path is None else Path(path)
+
+
+def numba_cache_dir(cache_dir: str | PathLike | None = None) -> Path:
+    """Set the compilation cache for memelite's kernels and import memelite.
+
+    numba fixes a function's cache directory when the function is defined,
+    that is when memelite is imported; so the directory is set in
+    ``NUMBA_CACHE_DIR`` (and numba's configuration reloaded) before the first
+    import. Once memelite is imported in a process its directory cannot
+    change: asking for another one warns and keeps the first.
+
+    Parameters
+    ----------
+    cache_dir : str or PathLike, optional
+        Writable directory shared by all jobs of a run; created if missing.
+        Default :func:`default_cache_dir`.
+
+    Returns
+    -------
+    Path
+        The directory memelite's kernels are cached in.
+    """
+    global _tomtom_fn
+    want = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    want = want.expanduser().resolve()
+    if "memelite.tomtom" not in sys.modules:
+        want.mkdir(parents=True, exist_ok=True)
+        os.environ[_ENV] = str(want)
+        if "numba" in sys.modules:
+            from numba.core import config
+
+            config.reload_config()
+    import memelite  # noqa: F401  (its package attribute ``tomtom`` is the function)
+
+    tomtom_module = sys.modules["memelite.tomtom"]
+    _tomtom_fn = tomtom_module.tomtom
+    loaded = _loaded_cache_dir(tomtom_module)
+    if loaded is None:
+        return want
+    if want != loaded and want not in loaded.parents:
+        # numba caches into <NUMBA_CACHE_DIR>/<package dir>_<hash>, or next to the source
+        used = loaded.parent if loaded.name.startswith("memelite_") else loaded
+        warnings.warn(
+            f"memelite was already imported with its compilation cache in {used}; "
+            f"{want} is not used in this process",
+            stacklevel=2,
+        )
+        return used
+    return want
+
+
+def _tomtom(cache_dir: str | PathLike | None) -> Any:
+    if _tomtom_fn is None or cache_dir is not None:
+        numba_cache_dir(cache_dir)
+    return _tomtom_fn
+
+
+# ---------------------------------------------------------------------------
+# Comparison
+
+
+def _as_queries(queries: Any) -> list[np.ndarray]:
+    if isinstance(queries, np.ndarray):
+        if queries.ndim == 2:
+            raise ValueError("queries must be a sequence of (width, 4) PWMs, not a single PWM")
+        if queries.ndim != 3:
+            raise ValueError(
+                f"queries must be (n, width, 4) or a list of (width, 4), got {queries.shape}"
+            )
+    return _check_pwms(list(queries), "query")
+
+
+def compare_motifs(
+    queries: Any,
+    targets: Sequence[Any],
+    *,
+    query_names: Sequence[str] | None = None,
+    min_bits: float | None = None,
+    top_k: int | None = None,
+    cache_dir: str | PathLike | None = None,
+    n_jobs: int = -1,
+) -> pd.DataFrame:
+    """Compare query PWMs with every target motif (tomtom-lite, both strands).
+
+    Parameters
+    ----------
+    queries : sequence of (width_i, 4) array-like, or (n, width, 4) array
+        Query PWMs (rows sum to 1; float64 inside); objects with ``pwm`` (and
+        ``id``) attributes work too.
+    targets : sequence of bionas.motifs.Motif
+        The whole collection (see :func:`load_collection`); anything with
+        ``id``, ``name`` and ``pwm`` attributes.
+    query_names : sequence of str, optional
+        One per query. Default: each query's ``id`` attribute, else
+        ``filter_<i>``.
+    min_bits : float, optional
+        Trim each query to its informative span first (:func:`trim_pwm`);
+        queries with no column that informative are not compared. Default:
+        no trimming.
+    top_k : int, optional
+        Keep the k best targets of each query. Default: every target. The
+        q-values are computed over all targets either way.
+    cache_dir : str or PathLike, optional
+        numba compilation cache (see :func:`numba_cache_dir`).
+    n_jobs : int
+        Threads for memelite (-1: numba's default, all cores).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`MATCH_COLUMNS`, queries in input order, each query's
+        targets by ascending p-value (ties: higher score, then collection
+        order), ``rank`` counting from 1.
+
+        - ``query_start``, ``query_end``: the span of the query that was
+          compared (``end`` exclusive; the whole query without trimming).
+        - ``status``: ``compared``, or ``uninformative`` for a query with no
+          column of ``min_bits``; such a query has one row, targets empty and
+          numbers missing.
+        - ``orientation``: ``+`` when the query aligns with the target as
+          stored, ``-`` when it aligns with the target's reverse complement.
+        - ``offset``: query column ``j`` (of the compared span) faces column
+          ``j + offset`` of the target in that orientation (of the reverse
+          complement for ``-``); negative when the query starts before the
+          target.
+        - ``overlap``: number of aligned columns.
+        - ``p_value``: of the best alignment over both strands (memelite
+          combines the two strands' p-values as ``1 - (1 - p)^2``).
+        - ``e_value``: ``p_value * len(targets)``.
+        - ``q_value``: Benjamini-Hochberg over the query's targets.
+        - ``query_consensus``: IUPAC consensus of the compared span;
+          ``target_consensus``: of the target in the aligned orientation.
+    """
+    if not isinstance(queries, np.ndarray):
+        queries = list(queries)
+    qs = _as_queries(queries)
+    targets = list(targets)
+    if not qs:
+        raise ValueError("compare_motifs needs at least one query")
+    if not targets:
+        raise ValueError("compare_motifs needs at least one target motif")
+    if query_names is None:
+        query_names = [str(getattr(q, "id", f"filter_{i}")) for i, q in enumerate(queries)]
+    else:
+        query_names = [str(n) for n in query_names]
+        if len(query_names) != len(qs):
+            raise ValueError(f"{len(query_names)} query names for {len(qs)} queries")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k!r}")
+
+    t_pwms = _check_pwms(targets, "target")
+    t_ids = np.array([str(t.id) for t in targets], dtype=object)
+    t_names = np.array([str(t.name) for t in targets], dtype=object)
+
+    spans = [(0, q.shape[0]) if min_bits is None else trim_pwm(q, min_bits) for q in qs]
+    compared = np.array([i for i, s in enumerate(spans) if s is not None], dtype=np.int64)
+    n_q, n_t = len(qs), len(targets)
+    k = n_t if top_k is None else min(top_k, n_t)
+
+    # rows per query: k for a compared one, 1 for an uninformative one
+    n_rows = np.ones(n_q, dtype=np.int64)
+    n_rows[compared] = k
+    first_row = np.concatenate([[0], np.cumsum(n_rows)[:-1]])
+    starts = np.array([np.nan if s is None else s[0] for s in spans])
+    ends = np.array([np.nan if s is None else s[1] for s in spans])
+    cols: dict[str, Any] = {
+        "query": np.repeat(np.array(query_names, dtype=object), n_rows),
+        "query_start": np.repeat(starts, n_rows),
+        "query_end": np.repeat(ends, n_rows),
+        "status": np.repeat(np.where(np.isnan(starts), "uninformative", "compared"), n_rows),
+    }
+    total = int(n_rows.sum())
+    for name in ("rank", "offset", "overlap", "p_value", "e_value", "q_value"):
+        cols[name] = np.full(total, np.nan)
+    for name in ("target_id", "target_name", "orientation", "query_consensus", "target_consensus"):
+        cols[name] = np.full(total, np.nan, dtype=object)
+
+    if compared.size:
+        tomtom = _tomtom(cache_dir)
+        trimmed = [qs[i][spans[i][0] : spans[i][1]] for i in compared]
+        res = tomtom(
+            [to_tomtom_layout(q) for q in trimmed],
+            [to_tomtom_layout(t) for t in t_pwms],
+            n_nearest=None,
+            reverse_complement=True,
+            n_jobs=n_jobs,
+        )
+        # res: (5, n_compared, n_targets) = p-value, score, offset, overlap, strand (1: rc)
+        p, score, offset, overlap, strand = res
+        q = benjamini_hochberg(p)
+        tie = np.broadcast_to(np.arange(n_t), p.shape)
+        order = np.lexsort((tie, -score, p), axis=-1)[:, :k]  # (n_compared, k)
+
+        flat = (np.arange(compared.size)[:, None] * n_t + order).ravel()
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            return a.ravel()[flat]
+
+        rows = (first_row[compared][:, None] + np.arange(k)).ravel()
+        target = order.ravel()
+        rc = pick(strand) > 0.5
+        cols["rank"][rows] = np.tile(np.arange(1, k + 1), compared.size)
+        cols["offset"][rows] = pick(offset)
+        cols["overlap"][rows] = pick(overlap)
+        cols["p_value"][rows] = pick(p)
+        cols["e_value"][rows] = pick(p) * n_t
+        cols["q_value"][rows] = pick(q)
+        cols["target_id"][rows] = t_ids[target]
+        cols["target_name"][rows] = t_names[target]
+        cols["orientation"][rows] = np.where(rc, "-", "+")
+        cols["query_consensus"][rows] = np.repeat(_consensus_many(trimmed), k)
+        fwd = _consensus_many(t_pwms)
+        rev = _consensus_many([_rc(t) for t in t_pwms])
+        cols["target_consensus"][rows] = np.where(rc, rev[target], fwd[target])
+
+    df = pd.DataFrame(cols, columns=MATCH_COLUMNS)
+    for name in ("query_start", "query_end", "rank", "offset", "overlap"):
+        df[name] = df[name].astype("Int64")
+    return df
+
+
+def best_matches(matches: pd.DataFrame) -> pd.DataFrame:
+    """Each compared query's best target (smallest p-value), one row per query.
+
+    Parameters
+    ----------
+    matches : pandas.DataFrame
+        A table from :func:`compare_motifs` (or read back from its TSV);
+        needs ``query`` and ``p_value``, uses ``q_value`` to break ties.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, queries in first-appearance order; uninformative
+        queries (no p-value) left out.
+    """
+    sig = matches[matches["p_value"].notna()]
+    if sig.empty:
+        return sig.copy()
+    keys = ["p_value", "q_value"] if "q_value" in sig.columns else ["p_value"]
+    first = pd.unique(sig["query"])
+    best = sig.sort_values(keys, kind="stable").drop_duplicates("query")
+    return best.set_index("query").loc[first].reset_index()[list(matches.columns)]
+
+
+__all__ = [
+    "ACTIVATION_MIN_BITS",
+    "DEFAULT_RELEASE",
+    "MATCH_COLUMNS",
+    "SOFTMAX_MIN_BITS",
+    "benjamini_hochberg",
+    "best_matches",
+    "column_bits",
+    "compare_motifs",
+    "iupac_consensus",
+    "default_cache_dir",
+    "id_base",
+    "jaspar_releases",
+    "load_collection",
+    "numba_cache_dir",
+    "to_tomtom_layout",
+    "trim_pwm",
+]

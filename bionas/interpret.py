@@ -1,0 +1,504 @@
+"""First-layer filters -> PWMs, and which known motifs a model recovered.
+
+Two ways to turn a filter into a PWM:
+
+- :func:`activation_pwms` (Basset/DeepBind): run the filter over the
+  sequences, keep every window whose activation exceeds a fraction of the
+  filter's largest activation, and count the bases of those windows. The
+  PWMs reflect what the filter responds to in the data (so the negative
+  control, a randomly initialised model, must be run on the same data).
+- :func:`softmax_pwms` (BioNAS): a per-position softmax of the weights with a
+  temperature, independent of the data.
+
+After :func:`bionas.compare.compare_motifs` has matched the PWMs against a
+motif collection, :func:`recovery_table` says which prior motifs the filters
+found, and :func:`found_not_given` lists the significant matches that are not
+among the priors (the masked-knowledge result: motifs the model learned
+without being told).
+
+A match names a prior when its matrix id without version equals the prior's
+(``MA0139.2`` and ``MA0139.1`` are both ``MA0139``) or its TF name equals the
+prior's, case-insensitively (``CTCF`` MA1929.2 names the prior ``CTCF``
+MA0139.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from bionas.compare import best_matches, id_base
+
+#: Sequences per block when scanning; bounds memory to about
+#: ``batch_size * L * (4 * span + 2 * n_filters) * 4`` bytes.
+BATCH_SIZE = 256
+
+_MATCH_NEEDS = ("query", "target_id", "target_name", "p_value", "q_value")
+
+
+def _elu(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+
+
+def _selu(x: np.ndarray) -> np.ndarray:
+    return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Error function, Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7)."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(0.7071067811865476)))
+
+
+#: Activations computed in numpy, by Keras name.
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "elu": _elu,
+    "selu": _selu,
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "exponential": np.exp,
+    "softplus": lambda x: np.logaddexp(x, 0),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "silu": lambda x: x * _sigmoid(x),
+    "swish": lambda x: x * _sigmoid(x),
+    "gelu": _gelu,
+}
+
+
+class ConvWeights(NamedTuple):
+    """A first-layer Conv1D on one-hot input.
+
+    Attributes
+    ----------
+    kernel : (kernel_size, 4, n_filters) float32
+    bias : (n_filters,) float32
+        Zeros for a layer without bias.
+    activation : str
+        A key of :data:`ACTIVATIONS`.
+    dilation : int
+        Tap spacing; a filter reads ``(kernel_size - 1) * dilation + 1`` bases.
+    """
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    activation: str
+    dilation: int = 1
+
+    @property
+    def span(self) -> int:
+        """Bases one filter reads: ``(kernel_size - 1) * dilation + 1``."""
+        return (self.kernel.shape[0] - 1) * self.dilation + 1
+
+    def dense_kernel(self) -> np.ndarray:
+        """The kernel over the whole span, zeros between taps: ``(span, 4, n_filters)``."""
+        if self.dilation == 1:
+            return self.kernel
+        out = np.zeros((self.span, *self.kernel.shape[1:]), dtype=self.kernel.dtype)
+        out[:: self.dilation] = self.kernel
+        return out
+
+
+class ActivationPWMs(NamedTuple):
+    """Activation-based PWMs of a model's first-layer filters.
+
+    Attributes
+    ----------
+    pwms : (n_filters, span, 4) float64
+        Rows sum to 1; uniform for a filter with no aligned window. ``span``
+        is the kernel size, or ``(kernel_size - 1) * dilation + 1`` for a
+        dilated convolution (every base of the window, between taps too).
+    counts : (n_filters,) int64
+        Number of aligned windows (subsequences) per filter.
+    """
+
+    pwms: np.ndarray
+    counts: np.ndarray
+
+
+def conv_weights(model: Any) -> ConvWeights:
+    """The first Conv1D layer of a Keras model, as arrays.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Its first Conv1D layer must read the one-hot input: kernel
+        ``(kernel_size, 4, n_filters)``, stride 1, channels last.
+
+    Returns
+    -------
+    ConvWeights
+        The layer's own activation. An activation applied by a later layer
+        (a separate ``Activation`` or normalisation layer) is not included.
+    """
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ != "Conv1D":
+            continue
+        cfg = layer.get_config()
+        weights = layer.get_weights()
+        kernel = np.asarray(weights[0], dtype=np.float32)
+        if kernel.ndim != 3 or kernel.shape[1] != 4:
+            raise ValueError(
+                f"the first Conv1D layer {layer.name!r} has kernel shape {kernel.shape}, "
+                "not (width, 4, n_filters): it does not read the one-hot input"
+            )
+        strides = _single(cfg.get("strides", 1))
+        if strides != 1:
+            raise ValueError(f"the first Conv1D layer has strides={strides}; only 1 is supported")
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise ValueError("the first Conv1D layer must be channels_last")
+        if cfg.get("use_bias", True) and len(weights) > 1:
+            bias = np.asarray(weights[1], dtype=np.float32)
+        else:
+            bias = np.zeros(kernel.shape[2], dtype=np.float32)
+        activation = cfg.get("activation") or "linear"
+        if not isinstance(activation, str):
+            raise ValueError(f"the first Conv1D layer has a custom activation {activation!r}")
+        return ConvWeights(kernel, bias, activation, _single(cfg.get("dilation_rate", 1)))
+    raise ValueError("the model has no Conv1D layer")
+
+
+def _single(value: Any) -> int:
+    """A Keras 1D size that may come as an int or a 1-tuple."""
+    return int(value[0]) if isinstance(value, list | tuple) else int(value)
+
+
+def _conv_source(source: Any, activation: str | None, dilation: int | None) -> ConvWeights:
+    """One boundary check for the weights argument of :func:`activation_pwms`."""
+    if hasattr(source, "layers"):
+        w = conv_weights(source)
+    else:
+        try:
+            kernel, bias = source
+        except (TypeError, ValueError):
+            raise ValueError("expected a Keras model or a (kernel, bias) pair of arrays") from None
+        kernel = np.asarray(kernel, dtype=np.float32)
+        if kernel.ndim != 3 or kernel.shape[1] != 4 or 0 in kernel.shape:
+            raise ValueError(
+                f"kernel must have shape (kernel_size, 4, n_filters), got {kernel.shape}"
+            )
+        bias = (
+            np.zeros(kernel.shape[2], np.float32) if bias is None else np.asarray(bias, np.float32)
+        )
+        if bias.shape != (kernel.shape[2],):
+            raise ValueError(f"bias must have shape ({kernel.shape[2]},), got {bias.shape}")
+        w = ConvWeights(kernel, bias, "linear")
+    if activation is not None:
+        w = w._replace(activation=activation)
+    if dilation is not None:
+        w = w._replace(dilation=int(dilation))
+    if w.dilation < 1:
+        raise ValueError(f"dilation must be >= 1, got {w.dilation!r}")
+    if w.activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation {w.activation!r} is not supported; use one of {sorted(ACTIVATIONS)}"
+        )
+    if not (np.all(np.isfinite(w.kernel)) and np.all(np.isfinite(w.bias))):
+        raise ValueError("the kernel or bias holds NaN or infinite values")
+    return w
+
+
+def _check_onehot(X: Any, width: int) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[2] != 4:
+        raise ValueError(f"X must have shape (n, L, 4), got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X holds no sequences")
+    if X.shape[1] < width:
+        raise ValueError(f"sequences of length {X.shape[1]} are shorter than the filters ({width})")
+    if X.dtype != np.uint8 and X.dtype != np.bool_:
+        if not np.all((X == 0) | (X == 1)):
+            raise ValueError("X must be one-hot: every value 0 or 1")
+        X = X.astype(np.uint8)
+    X = X.view(np.uint8) if X.dtype == np.bool_ else X
+    if X.max() > 1 or X.sum(axis=2, dtype=np.int64).max() > 1:
+        raise ValueError("X must be one-hot: 0/1 values, at most one 1 per position")
+    return X
+
+
+def _windows(X: np.ndarray, width: int) -> np.ndarray:
+    """Every full window of a block of one-hot sequences: ``(n * P, width * 4)`` float32."""
+    win = np.lib.stride_tricks.sliding_window_view(X, width, axis=1)  # (n, P, 4, width)
+    return np.ascontiguousarray(win.transpose(0, 1, 3, 2), dtype=np.float32).reshape(-1, width * 4)
+
+
+def activation_pwms(
+    source: Any,
+    X: Any,
+    threshold: float = 0.5,
+    *,
+    activation: str | None = None,
+    dilation: int | None = None,
+    pseudocount: float = 1.0,
+    batch_size: int = BATCH_SIZE,
+) -> ActivationPWMs:
+    """PWMs from the windows that activate each first-layer filter (Basset/DeepBind).
+
+    For filter f the activation at window position p of sequence n is
+    ``act(bias_f + sum_{j,b} X[n, p + j * dilation, b] * kernel[j, b, f])``
+    over full windows only (p = 0 .. L - span, ``span = (kernel_size - 1) *
+    dilation + 1``, the kernel size without dilation): windows that would reach into the zero
+    padding of a ``same`` convolution are never used. Every window whose
+    activation exceeds ``threshold * max_f`` (``max_f`` the filter's largest
+    activation over all of X) is aligned and its bases counted; the PWM is
+    ``(counts + pseudocount) / (column total + 4 * pseudocount)``. A filter
+    whose largest activation is not positive aligns no window and gets a
+    uniform PWM. Positions without a base (``N``, all-zero rows) add nothing
+    to their column.
+
+    Computed in numpy, float32, one matrix product per block of sequences
+    (two passes: the maxima, then the counts).
+
+    Parameters
+    ----------
+    source : keras.Model or (kernel, bias)
+        A model (its first Conv1D layer is used, see :func:`conv_weights`) or
+        the arrays: kernel ``(kernel_size, 4, n_filters)``, bias ``(n_filters,)``
+        or None.
+    X : (n, L, 4) uint8
+        One-hot sequences, channels A, C, G, T.
+    threshold : float
+        Fraction of the largest activation a window must exceed, in [0, 1).
+    activation : str, optional
+        Override the activation (a key of :data:`ACTIVATIONS`). Default: the
+        layer's own for a model, ``linear`` for bare arrays (the same windows
+        as ``relu``).
+    dilation : int, optional
+        Override the dilation. Default: the layer's for a model, 1 for arrays.
+        A dilated filter's window is its whole span, bases between taps
+        included.
+    pseudocount : float
+        Added to every base count of every column (Basset adds 1).
+    batch_size : int
+        Sequences per block.
+
+    Returns
+    -------
+    ActivationPWMs
+        ``pwms`` ``(n_filters, span, 4)`` float64 and ``counts`` ``(n_filters,)`` int64.
+    """
+    conv = _conv_source(source, activation, dilation)
+    width, n_filters = conv.span, conv.kernel.shape[2]
+    X = _check_onehot(X, width)
+    threshold = float(threshold)
+    if not (0.0 <= threshold < 1.0):
+        raise ValueError(f"threshold must be in [0, 1), got {threshold!r}")
+    pseudocount = float(pseudocount)
+    if not (pseudocount >= 0 and np.isfinite(pseudocount)):
+        raise ValueError(f"pseudocount must be a finite number >= 0, got {pseudocount!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+
+    act = ACTIVATIONS[conv.activation]
+    kernel = conv.dense_kernel().reshape(width * 4, n_filters)  # row j * 4 + b
+    blocks = range(0, X.shape[0], batch_size)
+
+    def scan(start: int) -> tuple[np.ndarray, np.ndarray]:
+        win = _windows(X[start : start + batch_size], width)
+        return win, act(win @ kernel + conv.bias)
+
+    top = np.full(n_filters, -np.inf, dtype=np.float32)
+    for start in blocks:
+        top = np.maximum(top, scan(start)[1].max(axis=0))
+    cut = np.where(top > 0, threshold * top, np.inf).astype(np.float32)
+
+    counts = np.zeros((n_filters, width * 4))
+    n_sites = np.zeros(n_filters, dtype=np.int64)
+    for start in blocks:
+        win, a = scan(start)
+        hit = a > cut
+        n_sites += hit.sum(axis=0)
+        counts += hit.T.astype(np.float32) @ win
+    counts = counts.reshape(n_filters, width, 4) + pseudocount
+    totals = counts.sum(axis=2, keepdims=True)
+    pwms = np.divide(counts, totals, out=np.full_like(counts, 0.25), where=totals > 0)
+    return ActivationPWMs(pwms, n_sites)
+
+
+def softmax_pwms(source: Any, temperature: float) -> np.ndarray:
+    """Per-position softmax PWMs of the first-layer filters (BioNAS).
+
+    ``Q[f, j, b] = exp(W[j, b, f] / T) / sum_b' exp(W[j, b', f] / T)``; see
+    :func:`bionas.knowledge.filters_to_pwms`.
+
+    Parameters
+    ----------
+    source : keras.Model or (kernel_size, 4, n_filters) array-like
+        A model (its first Conv1D layer; dilation is ignored, the PWM has one
+        column per tap) or the kernel.
+    temperature : float
+        T > 0. Trained weights are small (|W| mostly below 0.7): T = 0.1-0.2
+        gives informative PWMs, T >= 0.5 near-flat ones.
+
+    Returns
+    -------
+    (n_filters, kernel_size, 4) float64
+    """
+    from bionas.knowledge import filters_to_pwms
+
+    kernel = conv_weights(source).kernel if hasattr(source, "layers") else source
+    return filters_to_pwms(kernel, temperature)
+
+
+# ---------------------------------------------------------------------------
+# Recovery of prior motifs
+
+
+def _check_matches(matches: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in _MATCH_NEEDS if c not in matches.columns]
+    if missing:
+        raise ValueError(
+            f"the match table lacks column(s) {missing}; expected compare_motifs' table"
+        )
+    return matches
+
+
+def _prior_keys(priors: Sequence[Any]) -> tuple[set[str], set[str]]:
+    ids = {id_base(p.id) for p in priors}
+    names = {str(p.name).casefold() for p in priors}
+    return ids, names
+
+
+def _names_prior(df: pd.DataFrame, prior_id: str, prior_name: str) -> pd.Series:
+    """Rows whose target is the prior: same id without version, or same TF name."""
+    return df["target_id"].map(id_base).eq(id_base(prior_id)) | df["target_name"].str.casefold().eq(
+        str(prior_name).casefold()
+    )
+
+
+def recovery_table(
+    matches: pd.DataFrame,
+    priors: Sequence[Any],
+    q_threshold: float = 0.05,
+    *,
+    top_hit_only: bool = True,
+) -> pd.DataFrame:
+    """Which prior motifs the filters recovered.
+
+    A prior is recovered when a filter's match to it (by id without version,
+    or TF name) has ``q_value < q_threshold`` and, with ``top_hit_only``, is
+    that filter's best match (smallest p-value), so a filter that matches a
+    paralog better does not count. Without it any significant match counts.
+
+    Parameters
+    ----------
+    matches : pandas.DataFrame
+        The table from :func:`bionas.compare.compare_motifs` (all targets, or
+        at least the top few per filter).
+    priors : sequence of bionas.motifs.Motif
+        The prior motifs (``id`` and ``name`` are used).
+    q_threshold : float
+        Significance level for q-values.
+    top_hit_only : bool
+        Count only matches that are a filter's best.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per prior, in order: ``prior_id``, ``prior_name``,
+        ``recovered``, and the best supporting match: ``filter``,
+        ``target_id``, ``target_name``, ``top_hit`` (it is the filter's best
+        match), ``orientation``, ``offset``, ``p_value``, ``q_value``. The best
+        match is the recovering one with the smallest q-value (then p-value);
+        for an unrecovered prior, its best match of any kind, or empty.
+    """
+    _check_matches(matches)
+    df = matches[matches["p_value"].notna()].copy()
+    top = best_matches(df)
+    df["top_hit"] = False
+    if not top.empty:
+        key = pd.MultiIndex.from_frame(df[["query", "target_id"]])
+        top_key = pd.MultiIndex.from_frame(top[["query", "target_id"]])
+        df["top_hit"] = key.isin(top_key)
+    rows = []
+    for prior in priors:
+        cand = df[_names_prior(df, prior.id, prior.name)]
+        ok = cand[(cand["q_value"] < q_threshold) & (cand["top_hit"] | (not top_hit_only))]
+        pick = ok if not ok.empty else cand
+        row = {"prior_id": str(prior.id), "prior_name": str(prior.name), "recovered": not ok.empty}
+        if not pick.empty:
+            best = pick.sort_values(["q_value", "p_value"], kind="stable").iloc[0]
+            row.update(
+                {
+                    "filter": best["query"],
+                    "target_id": best["target_id"],
+                    "target_name": best["target_name"],
+                    "top_hit": bool(best["top_hit"]),
+                    "orientation": best.get("orientation"),
+                    "offset": best.get("offset"),
+                    "p_value": float(best["p_value"]),
+                    "q_value": float(best["q_value"]),
+                }
+            )
+        rows.append(row)
+    columns = [
+        "prior_id", "prior_name", "recovered", "filter", "target_id", "target_name",
+        "top_hit", "orientation", "offset", "p_value", "q_value",
+    ]  # fmt: skip
+    out = pd.DataFrame(rows).reindex(columns=columns)
+    out["recovered"] = out["recovered"].astype(bool)
+    out["offset"] = out["offset"].astype("Int64")
+    out["top_hit"] = out["top_hit"].astype("boolean")
+    return out
+
+
+def found_not_given(
+    matches: pd.DataFrame, priors: Sequence[Any], q_threshold: float = 0.05
+) -> pd.DataFrame:
+    """Filters whose best match is significant and is not a prior motif.
+
+    Parameters
+    ----------
+    matches : pandas.DataFrame
+        The table from :func:`bionas.compare.compare_motifs`.
+    priors : sequence of bionas.motifs.Motif
+        The motifs the search was given (``id`` and ``name`` are used); a match
+        is a prior when its id without version or its TF name
+        (case-insensitive) equals a prior's.
+    q_threshold : float
+        Significance level for q-values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matching rows of ``matches`` (each filter's best match), by
+        ascending q-value.
+    """
+    _check_matches(matches)
+    top = best_matches(matches)
+    ids, names = _prior_keys(priors)
+    is_prior = top["target_id"].map(id_base).isin(ids) | top["target_name"].str.casefold().isin(
+        names
+    )
+    out = top[(top["q_value"] < q_threshold) & ~is_prior]
+    return out.sort_values(["q_value", "p_value"], kind="stable").reset_index(drop=True)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "ActivationPWMs",
+    "ConvWeights",
+    "activation_pwms",
+    "conv_weights",
+    "found_not_given",
+    "recovery_table",
+    "softmax_pwms",
+]
