@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from bionas import __version__
@@ -27,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-child": ("train_child", "train one child architecture on the tensors"),
     "score-child": ("score_child", "knowledge dissimilarity and reward of a trained child"),
     "update-controller": ("update_controller", "controller state + a step's metrics -> new state"),
+    "select-architecture": (
+        "select_architecture",
+        "pick the final architecture from a search, a controller or a JSON file",
+    ),
+    "evaluate": ("evaluate", "test the final model's replicates on the held-out chromosomes"),
     "replay": ("replay", "run a search against a table of recorded results, no training"),
 }
 
@@ -50,7 +56,26 @@ def _load(module: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``bionas`` CLI; return the exit status (0 ok, 2 bad input)."""
+    """Run the ``bionas`` CLI; return the exit status (0 ok, 2 bad input).
+
+    Called as the program (``argv`` None) after a stage that imported
+    TensorFlow, the process ends with ``os._exit`` once every output is closed
+    and renamed: TensorFlow's interpreter shutdown costs 1.5-2 s per job and
+    a search runs hundreds of jobs.
+    """
+    status = _main(argv)
+    if argv is None and "tensorflow" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(status)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
+    # TensorFlow's C++ start-up chatter (oneDNN notes, graph attribute warnings)
+    # is noise in every job log; real errors still surface as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     top = build_parser()
     # Parse only the global options and the subcommand name first, then let the

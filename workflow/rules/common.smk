@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from bionas.config import load_schema, validate_config
 from bionas.errors import InputError
@@ -20,6 +21,28 @@ try:
     )
 except InputError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
+
+# A run killed with SIGKILL leaves Snakemake's locks behind; clear them when
+# every earlier run of this workflow in this directory is dead, so the same
+# command resumes (bionas/locks.py). A live run is never touched.
+_RUN_RECORD = None
+if workflow.is_main_process:
+    from bionas.locks import clear_stale_locks, register_run, release_run
+
+    if clear_stale_locks(".snakemake"):
+        logger.warning("bionas: removed the locks of a killed earlier run; resuming")
+    _RUN_RECORD = register_run(".snakemake")
+
+
+onsuccess:
+    if _RUN_RECORD is not None:
+        release_run(_RUN_RECORD)
+
+
+onerror:
+    if _RUN_RECORD is not None:
+        release_run(_RUN_RECORD)
+
 
 # The CLI of the Python that runs Snakemake, so jobs use the same installation.
 BIONAS = f"{shlex.quote(sys.executable)} -m bionas"
@@ -113,7 +136,9 @@ def get_all_targets():
     targets = []
     for name in DATASETS:
         targets += get_data_targets(name)
-        targets += get_search_targets(name)
+        if not is_search_skipped():
+            targets += get_search_targets(name)
+        targets += get_final_targets(name)
     return targets
 
 
@@ -194,3 +219,54 @@ def get_search_targets(name):
         f"{last}/search/step_{STEPS:03d}/history.tsv",
         f"{last}/controller/step_{STEPS:03d}",
     ]
+
+
+# ---------------------------------------------------------------- final model
+
+
+def is_search_skipped():
+    """True when the config names an architecture to train without searching."""
+    return "architecture" in config["final"]
+
+
+def get_selection_input(wildcards):
+    """What select_architecture reads: the search's last history/state, or the given JSON."""
+    if is_search_skipped():
+        return [config["final"]["architecture"]]
+    last = f"results/{wildcards.dataset}/{wildcards.run}"
+    if config["final"]["select"] == "controller":
+        return [f"{last}/controller/step_{STEPS:03d}"]
+    return [f"{last}/search/step_{STEPS:03d}/history.tsv"]
+
+
+def selection_args(wildcards, input):
+    """Flags of `bionas select-architecture`."""
+    if is_search_skipped():
+        return f"--mode given --architecture {input.found[0]}"
+    if config["final"]["select"] == "controller":
+        return f"--mode controller --state {input.found[0]}"
+    return f"--mode best_reward --history {input.found[0]}"
+
+
+def final_training_args(wildcards):
+    """Training flags of one final replicate: longer training, seed shifted by the replicate."""
+    t, f = config["training"], config["final"]
+    return (
+        f"--epochs {f['epochs']} --patience {f['patience']} --batch-size {t['batch_size']}"
+        f" --learning-rate {t['learning_rate']} --max-seconds {t['max_seconds'] * 3}"
+        f" --max-params {t['max_params']} --seed {t['seed'] + 1000 + int(wildcards.replicate)}"
+    )
+
+
+def get_final_replicates(wildcards):
+    """train.json of every replicate of the final architecture."""
+    return [
+        f"results/{wildcards.dataset}/{wildcards.run}/final/replicate_{r}/train.json"
+        for r in range(config["final"]["replicates"])
+    ]
+
+
+def get_final_targets(name):
+    """The tested final model of one dataset."""
+    final = f"results/{name}/{config['run']}/final"
+    return [f"{final}/test_metrics.tsv", f"{final}/model.keras", f"{final}/summary.json"]

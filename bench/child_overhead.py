@@ -1,0 +1,220 @@
+"""Fixed cost of a child job: `bionas train-child` as a subprocess vs in a warm process.
+
+One child of the demo's default size (Conv1D 32 filters k=14 -> global max pool
+-> dense 16 -> sigmoid, from config/model_space.yaml) on synthetic 200 bp
+sequences with a planted motif, trained for a fixed number of epochs (no early
+stopping), is run
+
+* as ``python -m bionas train-child ...`` in a fresh process (what a Snakemake
+  job does), and
+* through ``bionas.cli.main([...])`` inside this process, after TensorFlow has
+  been imported and one child has already been trained here (warm).
+
+A third kind is the subprocess ending in ``os._exit`` once its outputs are
+written, which skips the interpreter's teardown of TensorFlow's modules.
+Runs of the kinds alternate, so all see the same machine load; medians are
+compared, and the subprocess and in-process results must be identical.
+
+The difference is the per-job overhead (interpreter start and exit, imports,
+TensorFlow runtime start-up). PASS when it is at most 20% of the warm run and
+at most 5 s. A breakdown of the fixed costs follows (each import timed in its
+own process).
+
+Run: ``python bench/child_overhead.py [--n 8000] [--epochs 5] [--repeats 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "config" / "model_space.yaml"
+LAYERS = ["conv_k14_f32", "none", "gmax", "none", "dense_16"]
+MOTIF = "CCGCGCCCTCTGGCG"  # planted in half of the sequences
+MAX_RATIO = 0.20
+MAX_EXTRA_S = 5.0
+
+
+def synthetic(n: int, length: int, seed: int) -> dict[str, np.ndarray]:
+    """One-hot (n, length, 4) uint8 with the motif planted in a random half, labels (n, 1)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, 4, size=(n, length))
+    y = (rng.random(n) < 0.5).astype(np.float32)
+    motif = np.array(["ACGT".index(b) for b in MOTIF])
+    starts = rng.integers(0, length - len(motif), size=n)
+    for i in np.flatnonzero(y):
+        idx[i, starts[i] : starts[i] + len(motif)] = motif
+    X = np.zeros((n, length, 4), dtype=np.uint8)
+    np.put_along_axis(X, idx[..., None], 1, axis=2)
+    return {
+        "X": X,
+        "y": y[:, None],
+        "tasks": np.array(["planted"]),
+        "regions": np.array([f"synth:{i * length}-{(i + 1) * length}" for i in range(n)]),
+    }
+
+
+def timed_subprocess(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=8000, help="training sequences (val: n/4)")
+    parser.add_argument("--length", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each kind (median taken)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)  # quiet the in-process runs
+
+    from bionas.io import save_npz
+    from bionas.space import load_space, make_architecture
+
+    with tempfile.TemporaryDirectory(prefix="bionas-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        save_npz(tmp / "train.npz", **synthetic(args.n, args.length, 1))
+        save_npz(tmp / "val.npz", **synthetic(args.n // 4, args.length, 2))
+        space = load_space(SPACE, window=args.length)
+        (tmp / "arch.json").write_text(json.dumps(make_architecture(space, LAYERS)))
+
+        def child_argv(out: str) -> list[str]:
+            return [
+                "train-child",
+                "--space",
+                str(SPACE),
+                "--architecture",
+                str(tmp / "arch.json"),
+                "--train",
+                str(tmp / "train.npz"),
+                "--val",
+                str(tmp / "val.npz"),
+                "--out-dir",
+                str(tmp / out),
+                "--epochs",
+                str(args.epochs),
+                "--patience",
+                "0",
+                "--threads",
+                str(args.threads),
+                "--seed",
+                "1",
+            ]
+
+        command = [sys.executable, "-m", "bionas"]
+        # the same job, ending with os._exit after its outputs are written (skips the
+        # interpreter's module teardown, which costs seconds once TensorFlow is loaded)
+        fast_exit = [
+            sys.executable,
+            "-c",
+            "import logging, os, sys; from bionas.cli import main; rc = main(sys.argv[1:]); "
+            "logging.shutdown(); sys.stdout.flush(); sys.stderr.flush(); os._exit(rc)",
+        ]
+        from bionas.cli import main as bionas_main
+
+        def read(out: str) -> dict:
+            return json.loads((tmp / out / "train.json").read_text())
+
+        # warm: TensorFlow imported and its runtime started by one training in this process
+        start = time.perf_counter()
+        assert bionas_main(child_argv("warmup")) == 0
+        first_in_process = time.perf_counter() - start
+        sub_times, fast_times, warm_times, sub_train, warm_train = [], [], [], [], []
+        for i in range(args.repeats):  # interleaved, so all kinds see the same machine load
+            sub_times.append(timed_subprocess(command + child_argv(f"sub{i}")))
+            sub_train.append(read(f"sub{i}")["seconds"])
+            fast_times.append(timed_subprocess(fast_exit + child_argv(f"fast{i}")))
+            start = time.perf_counter()
+            assert bionas_main(child_argv(f"warm{i}")) == 0
+            warm_times.append(time.perf_counter() - start)
+            warm_train.append(read(f"warm{i}")["seconds"])
+        record = read("warm0")
+        assert read("sub0")["history"]["val_loss"] == record["history"]["val_loss"]
+
+        # where the fixed time goes, each import in a fresh process
+        python = [sys.executable, "-c"]
+        breakdown = {
+            "python start": statistics.median(
+                timed_subprocess(python + ["pass"]) for _ in range(3)
+            ),
+            "import bionas.cli": timed_subprocess(python + ["import bionas.cli"]),
+        }
+        imports, exits = [], []
+        for _ in range(2):
+            start = time.perf_counter()
+            out = subprocess.run(
+                python
+                + [
+                    "import time; t = time.perf_counter(); import keras; print(time.perf_counter() - t)"
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - start
+            imports.append(float(out.stdout.split()[-1]))
+            exits.append(wall - imports[-1] - breakdown["python start"])
+        breakdown |= {
+            "import keras + tensorflow": statistics.median(imports),
+            "interpreter exit after importing them": statistics.median(exits),
+            "cold TF runtime (training s, sub - warm)": statistics.median(sub_train)
+            - statistics.median(warm_train),
+        }
+        from bionas.train import load_tensors
+
+        start = time.perf_counter()
+        load_tensors(tmp / "train.npz")
+        load_tensors(tmp / "val.npz")
+        breakdown["load + check + hash npz"] = time.perf_counter() - start
+
+    sub = statistics.median(sub_times)
+    warm = statistics.median(warm_times)
+    extra = sub - warm
+    ratio = extra / warm
+    ok = ratio <= MAX_RATIO and extra <= MAX_EXTRA_S
+    per_epoch = statistics.median(warm_train) / args.epochs
+    print(
+        f"child: {' '.join(LAYERS)}; {args.n} x {args.length} bp, {args.epochs} epochs, "
+        f"threads {args.threads}; params {record['params']}, val_auroc {record['val_auroc']:.3f}"
+    )
+    print(
+        f"subprocess (a train-child job): {sub:7.2f} s  runs {', '.join(f'{t:.2f}' for t in sub_times)}"
+    )
+    fast = statistics.median(fast_times)
+    print(
+        f"  same, ending in os._exit:     {fast:7.2f} s  runs {', '.join(f'{t:.2f}' for t in fast_times)}"
+        f"  (difference {fast - warm:.2f} s, {(fast - warm) / warm:.0%})"
+    )
+    print(
+        f"in process, warm:               {warm:7.2f} s  runs {', '.join(f'{t:.2f}' for t in warm_times)}"
+    )
+    print(f"in process, first after start:  {first_in_process:7.2f} s  (imports TensorFlow itself)")
+    print(f"difference:                     {extra:7.2f} s  (limit {MAX_EXTRA_S:.1f} s)")
+    print(f"ratio difference / warm:        {ratio:7.1%}  (limit {MAX_RATIO:.0%})")
+    print("fixed costs:")
+    for what, seconds in breakdown.items():
+        print(f"  {what:42s} {seconds:6.2f} s")
+    print(
+        f"training {per_epoch:.2f} s/epoch warm: the difference is {MAX_RATIO:.0%} of a child "
+        f"that trains about {extra / (MAX_RATIO * per_epoch):.0f} epochs"
+    )
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
