@@ -208,6 +208,24 @@ class ModelSpace:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: Columns of results tables and history.tsv; a layer may not be named like one.
+RESERVED_COLUMNS = (
+    "val_loss", "knowledge", "val_auroc", "replicate", "reward",
+    "step", "child", "id", "status", "cached",
+)
+
+
+def _check_name(name: str, source: str, key: str) -> None:
+    """Names become TSV columns and cells: no tabs, line breaks or other control characters."""
+    if any(ch.isspace() and ch != " " or not ch.isprintable() for ch in name):
+        raise InputError(
+            f"name {name!r} holds a tab, line break or control character; names are "
+            "columns and cells of TSV tables",
+            source,
+            key=key,
+        )
+
+
 def _parse_option(raw: Any, layer_name: str, index: int, source: str) -> Option:
     key = f"layers.{layer_name}.options[{index}]"
     if not isinstance(raw, Mapping):
@@ -215,6 +233,7 @@ def _parse_option(raw: Any, layer_name: str, index: int, source: str) -> Option:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InputError("every option needs a non-empty string 'name'", source, key=key)
+    _check_name(name, source, key)
     key = f"layers.{layer_name}.options.{name}"
     kind = raw.get("type")
     if kind not in PARAMS:
@@ -342,7 +361,8 @@ def parse_space(obj: Any, source: str = "<space>", window: int | None = None) ->
             raise InputError("every layer needs a non-empty string 'name'", source, key=f"layers[{i}]")
         if name in seen:
             raise InputError(f"layer name {name!r} is used twice", source, key=f"layers.{name}")
-        if name in ("val_loss", "knowledge", "val_auroc", "replicate", "reward"):
+        _check_name(name, source, f"layers[{i}].name")
+        if name in RESERVED_COLUMNS:
             raise InputError(
                 f"layer name {name!r} clashes with a results-table column", source, key=f"layers.{name}"
             )

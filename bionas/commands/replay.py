@@ -1,0 +1,81 @@
+"""``bionas replay``: run a search against a table of recorded results, no training.
+
+Each repeat r runs the controller with seed ``--seed + r`` for ``--budget``
+proposals (``--batch`` per update), drawing one recorded replicate per
+proposal and recomputing its reward as ``-(val_loss + lambda * knowledge)``.
+It prints the gold-standard ranks (1 = best, by median over replicates) of the
+best architecture seen and of the controller's final (most likely) one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+from bionas.commands.init_controller import (
+    add_settings_arguments,
+    non_negative_int,
+    positive_int,
+    settings_from_args,
+)
+from bionas.controller import CONTROLLERS
+from bionas.errors import InputError
+from bionas.replay import read_table, replay
+from bionas.space import load_space
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="model-space YAML")
+    parser.add_argument("--table", required=True, help="results TSV (or a search's history.tsv)")
+    parser.add_argument("--controller", required=True, choices=list(CONTROLLERS), help="search strategy")
+    parser.add_argument("--budget", required=True, type=positive_int, help="children per search")
+    parser.add_argument(
+        "--lambda", dest="lam", required=True, type=non_negative_float,
+        help="weight of knowledge in the reward (0: plain search)",
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first repeat (default 0)")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="searches, seeds seed..seed+R-1 (default 1)")
+    parser.add_argument("--batch", type=positive_int, default=5, help="children per controller update (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_settings_arguments(parser)
+
+
+def _fmt(rank) -> str:
+    return "-" if rank is None else str(rank)
+
+
+def run(args: argparse.Namespace) -> int:
+    space = load_space(args.space)
+    settings = settings_from_args(args)
+    if settings and args.controller != "rl":
+        raise InputError(f"the {args.controller} controller takes no settings ({', '.join(settings)})")
+    table = read_table(args.table, space)
+    t0 = time.perf_counter()
+    result = replay(space, table, args.controller, args.budget, args.lam, args.seed,
+                    repeats=args.repeats, batch=args.batch, settings=settings)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    n_archs = len(table.rows)
+    print(f"replay: {args.controller}, lambda {args.lam}, budget {args.budget}, batch {args.batch}; "
+          f"{n_archs} architectures in the table, {space.size} in the space; {seconds:.1f} s")
+    print("ranks are gold-standard ranks by median over replicates (1 = best): reward / loss / knowledge")
+    print(f"{'seed':>6}  {'best seen':>17}  {'final':>17}  final architecture")
+    for rep in result["repeats"]:
+        b, f = rep["best_seen"], rep["final"]
+        ranks = [" / ".join(_fmt(x[k]) for k in ("rank_reward", "rank_loss", "rank_knowledge")) for x in (b, f)]
+        arch = ", ".join(f"{k}={v}" for k, v in f["layers"].items())
+        print(f"{rep['seed']:>6}  {ranks[0]:>17}  {ranks[1]:>17}  {arch}")
+    return 0

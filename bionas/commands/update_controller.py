@@ -1,0 +1,75 @@
+"""``bionas update-controller``: controller state + a step's metrics -> new state and history.
+
+Reads each child's ``metrics.json``, learns from the ``(layers, reward)``
+pairs in child order, writes the new state to ``--out`` (the input state is
+never changed) and ``--history-out`` = the rows of ``--history-in`` followed by
+this step's rows in child order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from bionas.controller import load_controller
+from bionas.errors import InputError
+from bionas.history import (
+    append_rows,
+    empty_history,
+    metrics_row,
+    read_history,
+    read_metrics,
+    write_history,
+)
+from bionas.space import load_space
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="model-space YAML")
+    parser.add_argument("--state", required=True, help="controller state directory (read only)")
+    parser.add_argument("--metrics", required=True, nargs="+", help="metrics.json of each child of the step")
+    parser.add_argument("--out", required=True, help="directory for the new state")
+    parser.add_argument("--history-out", required=True, help="history TSV to write")
+    parser.add_argument("--history-in", help="history TSV of the earlier steps")
+
+
+def run(args: argparse.Namespace) -> int:
+    space = load_space(args.space)
+    if Path(args.out).resolve() == Path(args.state).resolve():
+        raise InputError("--out must be a new directory, not the input state", args.out)
+    controller, state = load_controller(args.state, space)
+    metrics = [read_metrics(p, space) for p in args.metrics]
+    steps = {m["step"] for m in metrics}
+    if len(steps) > 1:
+        raise InputError(
+            f"the metrics files come from different steps ({', '.join(map(str, sorted(steps)))}); "
+            "pass the children of one step",
+            args.metrics[0],
+        )
+    seen: dict[int, str] = {}
+    for path, m in zip(args.metrics, metrics, strict=True):
+        if m["child"] in seen:
+            raise InputError(f"child {m['child']} is also in {seen[m['child']]}", path, key="child")
+        seen[m["child"]] = path
+    metrics.sort(key=lambda m: m["child"])
+    step = next(iter(steps))
+    if step != state.step + 1:
+        log.warning("learning from step %d with a state after %d update(s) (expected step %d)",
+                    step, state.step, state.step + 1)
+    history = read_history(args.history_in, space) if args.history_in else empty_history(space)
+    new_state = controller.update(state, [(m["layers"], m["reward"]) for m in metrics])
+    history = append_rows(history, [metrics_row(space, m) for m in metrics], space)
+    controller.save_state(new_state, args.out)
+    write_history(args.history_out, history)
+    failed = sum(m["status"] == "failed" for m in metrics)
+    rewards = [m["reward"] for m in metrics]
+    log.info(
+        "step %d: learnt from %d child(ren) (%d failed), rewards %.4g..%.4g; state -> %s, "
+        "history (%d rows) -> %s",
+        step, len(metrics), failed, min(rewards), max(rewards), args.out,
+        len(history), args.history_out,
+    )
+    return 0

@@ -1,0 +1,255 @@
+"""The search history (``history.tsv``) and the child metrics it is built from.
+
+``history.tsv`` holds one row per child, in the columns::
+
+    <one per layer: option name>  val_loss  knowledge  val_auroc  replicate
+    reward  step  child  id  status  cached
+
+The first columns are those of a replay table (:mod:`bionas.replay`), so any
+finished search can be replayed with other Lambdas or controllers.
+``replicate`` counts independent trainings of the same architecture (0, 1,
+...); a cached child (a repeat of an architecture already trained) repeats the
+replicate number of the row it copies. Missing metrics (failed children) are
+written as ``nan``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bionas.errors import InputError
+from bionas.io import atomic_open
+from bionas.space import ModelSpace
+
+METRIC_COLUMNS = ("val_loss", "knowledge", "val_auroc", "replicate")
+TRAILING_COLUMNS = ("reward", "step", "child", "id", "status", "cached")
+#: Keys every ``metrics.json`` must hold.
+METRICS_KEYS = (
+    "status", "layers", "id", "step", "child", "val_loss", "val_auroc", "val_auprc",
+    "knowledge", "reward", "epochs", "seconds", "cached",
+)
+STATUSES = ("ok", "failed")
+_RERUN = "delete it and rerun the stage that wrote it"
+
+
+def history_columns(space: ModelSpace) -> list[str]:
+    """Column names of ``history.tsv`` for ``space``."""
+    return [*space.layer_names, *METRIC_COLUMNS, *TRAILING_COLUMNS]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _optional_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
+    """Read and check one child's ``metrics.json`` (written by ``bionas score-child``).
+
+    Returns the object with ``layers`` as a tuple and missing metrics (null) as
+    NaN. Raises :class:`InputError` naming the file and the key for bad JSON,
+    a missing or mistyped key, an unknown status, layers that are not in the
+    space, an id that does not match them, or a non-finite reward.
+    """
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("metrics file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"not valid JSON ({err}); {_RERUN}", path) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object; {_RERUN}", path)
+    checks = {
+        "status": (lambda v: v in STATUSES, "'ok' or 'failed'"),
+        "layers": (
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "a list of option names",
+        ),
+        "id": (lambda v: isinstance(v, str), "a string"),
+        "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "child": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "val_loss": (_optional_number, "a number or null"),
+        "val_auroc": (_optional_number, "a number or null"),
+        "val_auprc": (_optional_number, "a number or null"),
+        "knowledge": (_optional_number, "a number or null"),
+        "reward": (
+            lambda v: _optional_number(v) and v is not None and math.isfinite(v),
+            "a finite number (a failed child carries its penalty)",
+        ),
+        "epochs": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer or null"),
+        "seconds": (_optional_number, "a number or null"),
+        "cached": (lambda v: isinstance(v, bool), "true or false"),
+    }
+    for key in METRICS_KEYS:
+        if key not in obj:
+            raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
+        check, expected = checks[key]
+        if not check(obj[key]):
+            raise InputError(f"{key!r} must be {expected}, got {obj[key]!r}; {_RERUN}", path, key=key)
+    try:
+        space.encode(obj["layers"], path=path)
+    except InputError as err:
+        raise InputError(f"{err.message}; {_RERUN}", path, key=err.key or "layers") from None
+    if obj["id"] != space.architecture_id(obj["layers"]):
+        raise InputError(
+            f"the id does not match the layers in this model space (another space?); {_RERUN}",
+            path,
+            key="id",
+        )
+    out = dict(obj)
+    out["layers"] = tuple(obj["layers"])
+    for key in ("val_loss", "val_auroc", "val_auprc", "knowledge", "seconds"):
+        out[key] = math.nan if obj[key] is None else float(obj[key])
+    out["reward"] = float(obj["reward"])
+    return out
+
+
+def metrics_row(space: ModelSpace, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """A history row (without ``replicate``) from a checked metrics object."""
+    row: dict[str, Any] = dict(zip(space.layer_names, metrics["layers"], strict=True))
+    for key in ("val_loss", "knowledge", "val_auroc", "reward"):
+        v = metrics[key]
+        row[key] = math.nan if v is None else float(v)
+    for key in ("step", "child", "id", "status", "cached"):
+        row[key] = metrics[key]
+    return row
+
+
+def empty_history(space: ModelSpace) -> pd.DataFrame:
+    """A history with no rows and the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in history_columns(space)})
+
+
+def append_rows(
+    history: pd.DataFrame, rows: Iterable[Mapping[str, Any]], space: ModelSpace
+) -> pd.DataFrame:
+    """A new history: ``history``'s rows, then ``rows`` in order, replicate numbers assigned.
+
+    A row that is not cached gets the number of earlier non-cached rows of
+    the same architecture id; a cached row repeats the replicate of the last
+    earlier row with that id (0 if there is none).
+    """
+    trained: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for rid, cached, rep in zip(history["id"], history["cached"], history["replicate"], strict=True):
+        if not cached:
+            trained[rid] = trained.get(rid, 0) + 1
+        last[rid] = int(rep)
+    new = []
+    for row in rows:
+        row = dict(row)
+        rid = row["id"]
+        if row["cached"]:
+            row["replicate"] = last.get(rid, 0)
+        else:
+            row["replicate"] = trained.get(rid, 0)
+            trained[rid] = row["replicate"] + 1
+        last[rid] = row["replicate"]
+        new.append(row)
+    columns = history_columns(space)
+    added = pd.DataFrame(new, columns=columns)
+    if history.empty:
+        return added.reset_index(drop=True)
+    return pd.concat([history[columns], added], ignore_index=True)
+
+
+def _parse_bool(v: str) -> bool | None:
+    return {"true": True, "false": False, "1": True, "0": False}.get(v.strip().lower())
+
+
+def read_history(path: str | PathLike, space: ModelSpace) -> pd.DataFrame:
+    """Read and check a ``history.tsv`` written by :func:`write_history`.
+
+    Raises :class:`InputError` naming the file, line and column for a missing
+    column, an option name unknown to the space, a non-numeric metric, or a
+    bad status, step, child, replicate or cached value.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError("history file not found", path) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"not a readable TSV ({err}); {_RERUN}", path) from None
+    columns = history_columns(space)
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)} (a history has {', '.join(columns)}); {_RERUN}",
+            path,
+        )
+    out = pd.DataFrame(index=raw.index)
+    for layer in space.layers:
+        bad = ~raw[layer.name].isin(layer.option_names)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(
+                f"layer {layer.name!r} has no option {raw[layer.name].iloc[i]!r} in {space.source}",
+                path,
+                line=i + 2,
+                key=layer.name,
+            )
+        out[layer.name] = raw[layer.name]
+    for key in ("val_loss", "knowledge", "val_auroc", "reward"):
+        out[key] = _numeric(raw[key], path, key)
+    for key in ("replicate", "step", "child"):
+        values = _numeric(raw[key], path, key)
+        bad = ~(values.notna() & (values >= 0) & (values == values.round()))
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(
+                f"{key} must be an integer >= 0, got {raw[key].iloc[i]!r}", path, line=i + 2, key=key
+            )
+        out[key] = values.astype(int)
+    out["id"] = raw["id"]
+    bad = ~raw["status"].isin(STATUSES)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(
+            f"status must be 'ok' or 'failed', got {raw['status'].iloc[i]!r}",
+            path,
+            line=i + 2,
+            key="status",
+        )
+    out["status"] = raw["status"]
+    cached = raw["cached"].map(_parse_bool)
+    if cached.isna().any():
+        i = int(cached.isna().to_numpy().argmax())
+        raise InputError(
+            f"cached must be true or false, got {raw['cached'].iloc[i]!r}",
+            path,
+            line=i + 2,
+            key="cached",
+        )
+    out["cached"] = cached.astype(bool)
+    return out[columns]
+
+
+def _numeric(column: pd.Series, path: Path, key: str) -> pd.Series:
+    """Strings -> float64; empty, ``nan`` and ``NA`` become NaN; anything else is an InputError."""
+    values = pd.to_numeric(column.replace({"": "nan", "NA": "nan", "NaN": "nan"}), errors="coerce")
+    bad = values.isna() & ~column.str.strip().str.lower().isin(["", "nan", "na"])
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(
+            f"{key} must be a number, got {column.iloc[i]!r}", path, line=i + 2, key=key
+        )
+    return values.astype(float)
+
+
+def write_history(path: str | PathLike, history: pd.DataFrame) -> None:
+    """Write ``history`` as TSV atomically (NaN as ``nan``, booleans as ``true``/``false``)."""
+    df = history.copy()
+    df["cached"] = df["cached"].map(lambda v: "true" if bool(v) else "false")
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        df.to_csv(handle, sep="\t", index=False, na_rep="nan", lineterminator="\n")

@@ -1,0 +1,347 @@
+"""Replay: run a controller against a table of recorded results, with no training.
+
+A results table (TSV) has one column per layer of the model space, holding an
+option name, then ``val_loss``, ``knowledge``, optionally ``val_auroc``, and
+``replicate``; several rows of the same architecture are replicates. Other
+columns are ignored, except:
+
+- ``status``: rows with ``failed`` are failed children; so is any row whose
+  ``val_loss`` is empty or ``nan``. A failed row's reward is its ``reward``
+  column (the penalty the search recorded), which must then be present.
+- ``cached``: rows with ``true`` repeat an earlier measurement and are skipped.
+
+A ``history.tsv`` written by ``bionas update-controller`` is such a table.
+
+Each proposal draws one replicate of its architecture uniformly at random
+(seeded) and gets the reward ``-(val_loss + Lambda * knowledge)``. The gold
+standard ranks every architecture in the table by its median over successful
+replicates (rank 1 is best, ties share the better rank, architectures without a
+successful replicate come last): by ``val_loss``, by ``knowledge`` and by the
+reward score ``median(val_loss) + Lambda * median(knowledge)`` (low is best).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bionas.controller import Controller, get_controller
+from bionas.controller.base import derive_rng
+from bionas.errors import InputError
+from bionas.space import ModelSpace
+
+REQUIRED_COLUMNS = ("val_loss", "knowledge", "replicate")
+#: Stream number of the replicate draws in :func:`derive_rng`.
+DRAW_STREAM = 1
+
+
+def describe(space: ModelSpace, layers: Sequence[str]) -> str:
+    """``conv1=conv_k8_f32, pool=none, ...``: an architecture for messages."""
+    return ", ".join(f"{n}={o}" for n, o in zip(space.layer_names, layers, strict=True))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows of one architecture in a results table."""
+
+    val_loss: np.ndarray  # (n,) NaN where failed
+    knowledge: np.ndarray  # (n,)
+    failed: np.ndarray  # (n,) bool
+    penalty: np.ndarray  # (n,) recorded reward of failed rows, NaN otherwise
+    lines: np.ndarray  # (n,) 1-based line numbers in the file
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """A checked results table: rows grouped by architecture (option names per layer)."""
+
+    space: ModelSpace
+    path: str
+    rows: Mapping[tuple[str, ...], _Rows]
+
+    @property
+    def has_knowledge(self) -> bool:
+        return any(np.isfinite(r.knowledge[~r.failed]).any() for r in self.rows.values())
+
+    def check_lambda(self, lam: float) -> None:
+        """InputError (naming a line) if Lambda > 0 and a successful row lacks ``knowledge``."""
+        if lam <= 0:
+            return
+        for r in self.rows.values():
+            bad = ~r.failed & ~np.isfinite(r.knowledge)
+            if bad.any():
+                raise InputError(
+                    "knowledge is missing, so the table cannot be replayed with lambda > 0 "
+                    "(replay with --lambda 0 or give every successful row a knowledge value)",
+                    self.path,
+                    line=int(r.lines[bad][0]),
+                    key="knowledge",
+                )
+
+    def reward(self, layers: Sequence[str], lam: float, rng: np.random.Generator) -> float:
+        """The reward of one replicate of ``layers``, drawn with ``rng``."""
+        key = tuple(layers)
+        r = self.rows.get(key)
+        if r is None:
+            raise InputError(
+                f"the controller proposed an architecture that is not in the table: "
+                f"{describe(self.space, key)}; the table must hold every architecture "
+                "the controller can propose",
+                self.path,
+            )
+        i = int(rng.integers(len(r.val_loss)))
+        if r.failed[i]:
+            return float(r.penalty[i])
+        if lam == 0:
+            return -float(r.val_loss[i])
+        return -(float(r.val_loss[i]) + lam * float(r.knowledge[i]))
+
+
+def _numeric(raw: pd.DataFrame, key: str, path: Path) -> np.ndarray:
+    column = raw[key].str.strip()
+    missing = column.str.lower().isin(["", "nan", "na"])
+    values = pd.to_numeric(column.where(~missing, "nan"), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(
+            f"{key} must be a number, got {raw[key].iloc[i]!r}", path, line=i + 2, key=key
+        )
+    return values.to_numpy(dtype=np.float64)
+
+
+def read_table(path: str | PathLike, space: ModelSpace) -> ResultsTable:
+    """Read and check a results table against ``space`` (see the module docstring).
+
+    Raises :class:`InputError` naming the file (and line and column where it
+    applies) for a missing column, an option name the space does not have, a
+    non-numeric value, a failed row without a reward, or a table with no rows.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise InputError("results table not found", path) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"not a readable tab-separated table ({err})", path) from None
+    needed = [*space.layer_names, *REQUIRED_COLUMNS]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)}; a results table has one column per layer "
+            f"({', '.join(space.layer_names)}) and val_loss, knowledge, replicate",
+            path,
+        )
+    if raw.empty:
+        raise InputError("the results table has no rows", path)
+    for layer in space.layers:
+        bad = ~raw[layer.name].isin(layer.option_names)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(
+                f"layer {layer.name!r} has no option {raw[layer.name].iloc[i]!r} in "
+                f"{space.source} (options: {', '.join(layer.option_names)})",
+                path,
+                line=i + 2,
+                key=layer.name,
+            )
+    val_loss = _numeric(raw, "val_loss", path)
+    knowledge = _numeric(raw, "knowledge", path)
+    if "val_auroc" in raw.columns:
+        _numeric(raw, "val_auroc", path)
+    blank = raw["replicate"].str.strip() == ""
+    if blank.any():
+        raise InputError(
+            "replicate must not be empty", path, line=int(blank.to_numpy().argmax()) + 2,
+            key="replicate",
+        )
+    failed = ~np.isfinite(val_loss)
+    if "status" in raw.columns:
+        failed |= raw["status"].str.strip().str.lower().to_numpy() == "failed"
+    penalty = np.full(len(raw), np.nan)
+    if failed.any():
+        if "reward" not in raw.columns:
+            raise InputError(
+                "a failed row (no val_loss, or status failed) needs a reward column "
+                "holding its penalty",
+                path,
+                line=int(failed.argmax()) + 2,
+            )
+        penalty = _numeric(raw, "reward", path)
+        bad = failed & ~np.isfinite(penalty)
+        if bad.any():
+            raise InputError(
+                "a failed row needs a finite reward (its penalty)",
+                path,
+                line=int(bad.argmax()) + 2,
+                key="reward",
+            )
+    keep = np.ones(len(raw), dtype=bool)
+    if "cached" in raw.columns:
+        keep = ~raw["cached"].str.strip().str.lower().isin(["true", "1"]).to_numpy()
+    lines = np.arange(2, len(raw) + 2)
+    archs = list(zip(*(raw[n] for n in space.layer_names), strict=True))
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, arch in enumerate(archs):
+        if keep[i]:
+            groups.setdefault(tuple(arch), []).append(i)
+    rows = {
+        arch: _Rows(
+            val_loss=val_loss[idx], knowledge=knowledge[idx], failed=failed[idx],
+            penalty=penalty[idx], lines=lines[idx],
+        )
+        for arch, idx in ((a, np.array(i)) for a, i in groups.items())
+    }
+    if not rows:
+        raise InputError("the results table has no rows that are not cached repeats", path)
+    return ResultsTable(space=space, path=str(path), rows=rows)
+
+
+def gold_standard(table: ResultsTable, lam: float) -> pd.DataFrame:
+    """Rank every architecture of ``table`` by its medians over successful replicates.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by architecture (tuple of option names), with columns
+        ``median_loss``, ``median_knowledge``, ``score`` (``median_loss +
+        lam * median_knowledge``; ``median_loss`` alone when ``lam == 0``),
+        ``rank_reward``, ``rank_loss``, ``rank_knowledge`` (int, 1 = best; ties
+        share the better rank; NaN medians rank last).
+    """
+    archs = list(table.rows)
+    med_loss, med_k = [], []
+    for arch in archs:
+        r = table.rows[arch]
+        ok = ~r.failed
+        med_loss.append(float(np.median(r.val_loss[ok])) if ok.any() else math.nan)
+        k = r.knowledge[ok & np.isfinite(r.knowledge)]
+        med_k.append(float(np.median(k)) if k.size else math.nan)
+    df = pd.DataFrame(
+        {"median_loss": med_loss, "median_knowledge": med_k},
+        index=pd.Index(archs, tupleize_cols=False, name="architecture"),
+    )
+    df["score"] = df["median_loss"] + lam * df["median_knowledge"] if lam > 0 else df["median_loss"]
+    for col, src in (("rank_reward", "score"), ("rank_loss", "median_loss"),
+                     ("rank_knowledge", "median_knowledge")):
+        df[col] = df[src].rank(method="min", na_option="bottom").astype(int)
+    return df
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One replayed search.
+
+    Attributes
+    ----------
+    best_seen : tuple of str
+        The architecture with the best single observed reward (first seen on ties).
+    best_reward : float
+    final : tuple of str
+        The controller's most likely architecture at the end.
+    proposals : list of tuple of str
+        Every proposal, in order.
+    rewards : (budget,) float64
+        The reward of each proposal.
+    """
+
+    best_seen: tuple[str, ...]
+    best_reward: float
+    final: tuple[str, ...]
+    proposals: list[tuple[str, ...]]
+    rewards: np.ndarray
+
+
+def replay_search(
+    table: ResultsTable,
+    controller: Controller,
+    budget: int,
+    lam: float,
+    seed: int,
+    batch: int = 5,
+) -> SearchResult:
+    """Run ``controller`` for ``budget`` proposals, ``batch`` per update, against ``table``.
+
+    Step s (1, 2, ...) proposes ``min(batch, budget left)`` architectures from
+    the state after s - 1 updates, draws one replicate of each with a generator
+    derived from ``seed``, and updates the controller with the rewards.
+    """
+    if budget < 1 or batch < 1:
+        raise ValueError("budget and batch must be >= 1")
+    table.check_lambda(lam)
+    rng = derive_rng(seed, 0, DRAW_STREAM)
+    state = controller.init_state(seed)
+    proposals: list[tuple[str, ...]] = []
+    rewards: list[float] = []
+    step = 0
+    while len(proposals) < budget:
+        step += 1
+        archs = controller.propose(state, min(batch, budget - len(proposals)), step)
+        got = [table.reward(a, lam, rng) for a in archs]
+        state = controller.update(state, list(zip(archs, got, strict=True)))
+        proposals.extend(archs)
+        rewards.extend(got)
+    best = int(np.argmax(rewards))
+    return SearchResult(
+        best_seen=proposals[best],
+        best_reward=float(rewards[best]),
+        final=tuple(controller.most_likely(state)),
+        proposals=proposals,
+        rewards=np.asarray(rewards),
+    )
+
+
+def _ranks(space: ModelSpace, gold: pd.DataFrame, arch: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"layers": dict(zip(space.layer_names, arch, strict=True))}
+    for col in ("rank_reward", "rank_loss", "rank_knowledge"):
+        out[col] = int(gold.at[arch, col]) if arch in gold.index else None
+    return out
+
+
+def replay(
+    space: ModelSpace,
+    table: ResultsTable,
+    controller: str,
+    budget: int,
+    lam: float,
+    seed: int,
+    repeats: int = 1,
+    batch: int = 5,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replay ``repeats`` searches (repeat r seeded ``seed + r``) and rank their results.
+
+    Returns
+    -------
+    dict
+        ``{"controller", "lambda", "budget", "space_size", "repeats": [{"seed",
+        "best_seen": {"layers": {layer: option}, "rank_reward", "rank_loss",
+        "rank_knowledge"}, "final": {...}}, ...]}``; a rank is None for an
+        architecture that is not in the table.
+    """
+    ctrl = get_controller(controller, space, **dict(settings or {}))
+    gold = gold_standard(table, lam)
+    out_repeats = []
+    for r in range(repeats):
+        result = replay_search(table, ctrl, budget, lam, seed + r, batch)
+        out_repeats.append(
+            {
+                "seed": seed + r,
+                "best_seen": _ranks(space, gold, result.best_seen),
+                "final": _ranks(space, gold, result.final),
+            }
+        )
+    return {
+        "controller": controller,
+        "lambda": lam,
+        "budget": budget,
+        "space_size": space.size,
+        "repeats": out_repeats,
+    }

@@ -1,0 +1,377 @@
+"""One contract over every controller, then what is particular to each."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bionas.controller import CONTROLLERS, get_controller, load_controller
+from bionas.controller.base import _checksum
+from bionas.errors import InputError
+from bionas.space import parse_space
+
+
+def small_space(n_conv: int = 3, source: str = "small.yaml"):
+    """3 layers x 3 options (27 architectures) unless ``n_conv`` says otherwise."""
+    return parse_space(
+        {
+            "layers": [
+                {
+                    "name": "conv",
+                    "options": [
+                        {"name": f"conv_k{4 + 2 * i}", "type": "conv1d", "filters": 8,
+                         "kernel_size": 4 + 2 * i}
+                        for i in range(n_conv)
+                    ],
+                },
+                {
+                    "name": "pool",
+                    "options": [
+                        {"name": "none", "type": "identity"},
+                        {"name": "max2", "type": "maxpool1d", "size": 2},
+                        {"name": "avg2", "type": "avgpool1d", "size": 2},
+                    ],
+                },
+                {
+                    "name": "reduce",
+                    "options": [
+                        {"name": "gmax", "type": "global_max_pool"},
+                        {"name": "gavg", "type": "global_avg_pool"},
+                        {"name": "flatten", "type": "flatten"},
+                    ],
+                },
+            ]
+        },
+        source=source,
+    )
+
+
+SPACE = small_space()
+NAMES = list(CONTROLLERS)
+# a few updates keep the rl tests quick
+FAST_RL = {"lstm_units": 8, "embedding_dim": 4}
+
+
+def make(name, space=SPACE, **settings):
+    if name == "rl":
+        settings = {**FAST_RL, **settings}
+    return get_controller(name, space, **settings)
+
+
+def fake_rewards(archs):
+    """A deterministic reward: prefers conv_k8, max2 and gmax."""
+    best = ("conv_k8", "max2", "gmax")
+    return [(a, float(sum(x == y for x, y in zip(a, best, strict=True)))) for a in archs]
+
+
+def snapshot(state):
+    """A deep copy of everything in a state, for before/after comparisons."""
+    return (
+        state.controller, dict(state.settings), state.fingerprint, state.seed, state.step,
+        state.n_seen, json.dumps(state.best, sort_keys=True), json.dumps(dict(state.extra), sort_keys=True),
+        {k: v.copy() for k, v in state.arrays.items()},
+    )
+
+
+def same_snapshot(a, b):
+    return a[:-1] == b[:-1] and a[-1].keys() == b[-1].keys() and all(
+        np.array_equal(a[-1][k], b[-1][k]) for k in a[-1]
+    )
+
+
+def arrays_equal(s1, s2):
+    return s1.arrays.keys() == s2.arrays.keys() and all(
+        np.array_equal(s1.arrays[k], s2.arrays[k]) for k in s1.arrays
+    )
+
+
+# -- the contract ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+class TestContract:
+    def test_proposals_are_valid_names(self, name):
+        ctrl = make(name)
+        archs = ctrl.propose(ctrl.init_state(0), 7, 1)
+        assert len(archs) == 7
+        for a in archs:
+            assert isinstance(a, tuple) and len(a) == 3
+            SPACE.encode(a)  # raises on an unknown name
+
+    def test_propose_is_deterministic_for_a_state_and_step(self, name):
+        ctrl = make(name)
+        state = ctrl.init_state(4)
+        assert ctrl.propose(state, 6, 2) == ctrl.propose(state, 6, 2)
+        # a fresh controller object and state from the same seed agree too
+        other = make(name)
+        assert other.propose(other.init_state(4), 6, 2) == ctrl.propose(state, 6, 2)
+
+    def test_save_load_round_trip(self, name, tmp_path):
+        ctrl = make(name)
+        state = ctrl.init_state(1)
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 5, 1)))
+        ctrl.save_state(state, tmp_path / "s")
+        loaded = make(name).load_state(tmp_path / "s")
+        assert same_snapshot(snapshot(loaded), snapshot(state))
+        assert ctrl.propose(loaded, 5, 2) == ctrl.propose(state, 5, 2)
+        again, loaded2 = load_controller(tmp_path / "s", SPACE)
+        assert again.name == name and again.settings == ctrl.settings
+        assert again.propose(loaded2, 5, 2) == ctrl.propose(state, 5, 2)
+
+    def test_update_returns_a_new_state_and_leaves_the_old_one(self, name):
+        ctrl = make(name)
+        state = ctrl.init_state(2)
+        before = snapshot(state)
+        results = fake_rewards(ctrl.propose(state, 5, 1))
+        new = ctrl.update(state, results)
+        assert new is not state
+        assert same_snapshot(snapshot(state), before)
+        assert new.step == state.step + 1 and new.n_seen == 5
+        assert new.best["reward"] == max(r for _, r in results)
+        for a in state.arrays.values():
+            assert not a.flags.writeable
+
+    def test_most_likely_and_probabilities(self, name):
+        ctrl = make(name)
+        state = ctrl.init_state(0)
+        SPACE.encode(ctrl.most_likely(state))
+        probs = ctrl.layer_probabilities(state)
+        assert [p.shape for p in probs] == [(3,), (3,), (3,)]
+        for p in probs:
+            assert np.all(p >= 0) and p.sum() == pytest.approx(1.0, abs=1e-6)
+        assert 0 <= ctrl.entropy(state) <= math.log(27) + 1e-6
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 5, 1)))
+        SPACE.encode(ctrl.most_likely(state))
+
+    def test_state_of_another_space_is_rejected(self, name, tmp_path):
+        ctrl = make(name)
+        ctrl.save_state(ctrl.init_state(0), tmp_path / "s")
+        other = make(name, small_space(n_conv=4, source="other.yaml"))
+        with pytest.raises(InputError, match="another model space.*delete") as err:
+            other.load_state(tmp_path / "s")
+        assert err.value.path.endswith("state.json")
+        with pytest.raises(InputError, match="another model space"):
+            load_controller(tmp_path / "s", other.space)
+        with pytest.raises(ValueError):
+            other.propose(ctrl.init_state(0), 1, 1)
+
+    def test_state_of_another_controller_is_rejected(self, name, tmp_path):
+        ctrl = make(name)
+        ctrl.save_state(ctrl.init_state(0), tmp_path / "s")
+        other = make("grid" if name != "grid" else "random")
+        with pytest.raises(InputError, match=f"belongs to the {name} controller"):
+            other.load_state(tmp_path / "s")
+
+    @pytest.mark.parametrize("damage", ["truncate", "edit_step", "drop_key", "missing", "valid_edit"])
+    def test_damaged_state_is_rejected(self, name, tmp_path, damage):
+        ctrl = make(name)
+        ctrl.save_state(ctrl.init_state(0), tmp_path / "s")
+        path = tmp_path / "s" / "state.json"
+        text = path.read_text()
+        if damage == "truncate":
+            path.write_text(text[: len(text) // 2])
+        elif damage == "edit_step":
+            path.write_text(text.replace('"step": 0', '"step": -3'))
+        elif damage == "drop_key":
+            obj = json.loads(text)
+            del obj["seed"]
+            path.write_text(json.dumps(obj))
+        elif damage == "valid_edit":  # a plausible value, caught by the checksum
+            path.write_text(text.replace('"seed": 0', '"seed": 1'))
+        else:
+            path.unlink()
+        with pytest.raises(InputError) as err:
+            ctrl.load_state(tmp_path / "s")
+        assert err.value.path == str(path)
+        if damage != "missing":
+            assert "delete" in str(err.value)
+
+    def test_update_rejects_bad_results(self, name):
+        ctrl = make(name)
+        state = ctrl.init_state(0)
+        with pytest.raises(ValueError, match="finite"):
+            ctrl.update(state, [(("conv_k4", "none", "gmax"), math.nan)])
+        with pytest.raises(InputError, match="no option"):
+            ctrl.update(state, [(("conv_k4", "none", "nope"), 1.0)])
+        with pytest.raises(ValueError):
+            ctrl.update(state, [])
+
+    def test_init_state_rejects_a_negative_seed(self, name):
+        with pytest.raises(ValueError):
+            make(name).init_state(-1)
+
+
+def test_unknown_controller_and_settings():
+    with pytest.raises(InputError, match="unknown controller"):
+        get_controller("bayes", SPACE)
+    with pytest.raises(InputError, match="no setting"):
+        get_controller("random", SPACE, learning_rate=0.1)
+    with pytest.raises(InputError, match="learning_rate"):
+        get_controller("rl", SPACE, learning_rate=-1.0)
+    with pytest.raises(InputError, match="algorithm"):
+        get_controller("rl", SPACE, algorithm="sgd")
+    with pytest.raises(InputError, match="lstm_units"):
+        get_controller("rl", SPACE, lstm_units=2.5)
+
+
+def test_importing_controllers_does_not_import_tensorflow():
+    code = (
+        "import sys, bionas.controller as c;"
+        "from bionas.space import load_space;"
+        "s = load_space('config/model_space.yaml');"
+        "[c.get_controller(n, s).propose(c.get_controller(n, s).init_state(0), 2, 1) "
+        "for n in ('random', 'grid')];"
+        "import bionas.replay, bionas.history;"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
+
+
+def _root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+# -- random ---------------------------------------------------------------------------
+
+
+def test_random_varies_with_step_and_seed_and_is_uniform():
+    ctrl = make("random")
+    state = ctrl.init_state(0)
+    assert ctrl.propose(state, 10, 1) != ctrl.propose(state, 10, 2)
+    assert ctrl.propose(state, 10, 1) != ctrl.propose(ctrl.init_state(1), 10, 1)
+    archs = ctrl.propose(state, 2700, 1)
+    counts = np.bincount([SPACE.encode(a)[0] for a in archs], minlength=3)
+    assert np.all(np.abs(counts - 900) < 120)
+    assert ctrl.entropy(state) == pytest.approx(math.log(27))
+
+
+def test_random_most_likely_is_the_best_seen():
+    ctrl = make("random")
+    state = ctrl.init_state(0)
+    state = ctrl.update(state, [(("conv_k4", "none", "gmax"), 0.1), (("conv_k6", "max2", "gavg"), 0.7)])
+    state = ctrl.update(state, [(("conv_k8", "none", "gmax"), 0.5)])
+    assert ctrl.most_likely(state) == ("conv_k6", "max2", "gavg")
+
+
+# -- grid -------------------------------------------------------------------------------
+
+
+def test_grid_walks_every_architecture_once_in_order():
+    ctrl = make("grid")
+    state = ctrl.init_state(0)
+    seen = []
+    step = 0
+    while len(seen) < SPACE.size:
+        step += 1
+        archs = ctrl.propose(state, min(5, SPACE.size - len(seen)), step)
+        assert ctrl.propose(state, len(archs), step + 100) == archs  # the step does not matter
+        seen += archs
+        state = ctrl.update(state, fake_rewards(archs))
+    assert seen == list(SPACE.architectures())
+    assert ctrl.most_likely(state) == ("conv_k8", "max2", "gmax")
+    with pytest.raises(InputError, match=r"0 architecture\(s\) left of the 27"):
+        ctrl.propose(state, 1, step + 1)
+
+
+def test_grid_refuses_more_than_remain():
+    ctrl = make("grid")
+    state = ctrl.update(ctrl.init_state(0), fake_rewards(ctrl.propose(ctrl.init_state(0), 25, 1)))
+    assert len(ctrl.propose(state, 2, 2)) == 2
+    with pytest.raises(InputError, match=r"2 architecture\(s\) left of the 27 .* asked for 3"):
+        ctrl.propose(state, 3, 2)
+
+
+def test_grid_state_with_a_bad_position_is_rejected(tmp_path):
+    ctrl = make("grid")
+    ctrl.save_state(ctrl.init_state(0), tmp_path / "s")
+    path = tmp_path / "s" / "state.json"
+    path.write_text(path.read_text().replace('"position": 0', '"position": 99'))
+    with pytest.raises(InputError, match="checksum"):
+        ctrl.load_state(tmp_path / "s")
+    obj = json.loads(path.read_text())  # the same edit with a matching checksum
+    obj["checksum"] = _checksum(obj)
+    path.write_text(json.dumps(obj))
+    with pytest.raises(InputError, match="grid position"):
+        ctrl.load_state(tmp_path / "s")
+
+
+# -- rl -------------------------------------------------------------------------------------
+
+
+def test_rl_init_is_a_function_of_the_seed():
+    a, b = make("rl"), make("rl")
+    assert arrays_equal(a.init_state(7), b.init_state(7))
+    assert not arrays_equal(a.init_state(7), a.init_state(8))
+
+
+def test_rl_rerun_from_a_saved_state_is_bit_for_bit(tmp_path):
+    ctrl = make("rl")
+    state = ctrl.init_state(3)
+    for step in (1, 2):
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 5, step)))
+    ctrl.save_state(state, tmp_path / "s")
+    loaded = make("rl").load_state(tmp_path / "s")
+    p1 = ctrl.propose(loaded, 8, 3)
+    p2 = ctrl.propose(loaded, 8, 3)
+    assert p1 == p2 == ctrl.propose(state, 8, 3)
+    results = fake_rewards(p1)
+    u1 = ctrl.update(loaded, results)
+    u2 = ctrl.update(loaded, results)
+    u3 = make("rl").update(make("rl").load_state(tmp_path / "s"), results)
+    assert arrays_equal(u1, u2) and arrays_equal(u1, u3)
+    assert u1.extra == u2.extra == u3.extra
+    assert not arrays_equal(u1, loaded)
+
+
+def test_rl_weights_file_edited_is_rejected(tmp_path):
+    ctrl = make("rl")
+    ctrl.save_state(ctrl.init_state(0), tmp_path / "s")
+    weights = tmp_path / "s" / "weights.npz"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="checksum.*delete") as err:
+        ctrl.load_state(tmp_path / "s")
+    assert err.value.path == str(weights)
+    weights.unlink()
+    with pytest.raises(InputError, match="missing"):
+        ctrl.load_state(tmp_path / "s")
+
+
+def test_rl_state_with_other_settings_is_rejected(tmp_path):
+    make("rl").save_state(make("rl").init_state(0), tmp_path / "s")
+    with pytest.raises(InputError, match="other settings"):
+        make("rl", learning_rate=0.5).load_state(tmp_path / "s")
+    ctrl, _ = load_controller(tmp_path / "s", SPACE)  # settings come from the state
+    assert ctrl.settings["lstm_units"] == FAST_RL["lstm_units"]
+
+
+@pytest.mark.parametrize("algorithm", ["reinforce", "ppo"])
+def test_rl_learns_a_bandit(algorithm):
+    ctrl = make("rl", algorithm=algorithm, learning_rate=0.05)
+    state = ctrl.init_state(0)
+    start = ctrl.layer_probabilities(state)
+    for step in range(1, 16):
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 5, step)))
+    assert ctrl.most_likely(state) == ("conv_k8", "max2", "gmax")
+    end = ctrl.layer_probabilities(state)
+    assert all(e.max() > s.max() for s, e in zip(start, end, strict=True))
+    assert ctrl.entropy(state) < math.log(27) - 0.5
+    assert math.isfinite(state.extra["baseline"]) and state.extra["reward_var"] >= 0
+
+
+def test_rl_temperature_flattens_proposals():
+    sharp = make("rl", temperature=0.2)
+    state = sharp.init_state(0)
+    for step in range(1, 6):
+        state = sharp.update(state, fake_rewards(sharp.propose(state, 5, step)))
+    e_sharp = sharp.entropy(state)
+    flat = make("rl", temperature=5.0)
+    assert flat.entropy(flat.init_state(0)) > e_sharp
