@@ -107,3 +107,23 @@ def test_bad_peak_file_fails_with_its_line_and_leaves_nothing(tmp_path):
     text = proc.stdout + proc.stderr
     assert f"{bad}:" in text, text[-3000:]
     assert not (tmp_path / "work/results/lab/data/windows.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    "search, expected",
+    [
+        ({"space": "/nonexistent/space.yaml"}, "model-space file not found"),
+        ({"steps": 0}, "search.steps"),
+        ({"controller": "grid", "steps": 5, "children_per_step": 2}, "visits each of the 8"),
+        ({"children_per_step": 0}, "search.children_per_step"),
+    ],
+)
+def test_bad_search_config_fails_when_the_dag_is_built(tmp_path, search, expected):
+    config = load_case("tiny")
+    config["search"].update(search)
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert expected in text, text[-2000:]
+    assert "Traceback" not in text
+    assert not (tmp_path / "results").exists()

@@ -146,3 +146,17 @@ def test_lambda_change_rescores_without_retraining(finished, tmp_path):
         )
         seen_before = record["id"] in set(_history(finished)["id"])
         assert record["cached"] or not seen_before
+
+
+def test_train_a_found_architecture_without_searching(finished, tmp_path):
+    """New data, no search: point final.architecture at an earlier run's choice."""
+    config = load_case("tiny")
+    config["run"] = "reuse"
+    config["final"]["architecture"] = str(finished / RUN / "final/architecture.json")
+    proc = snakemake(tmp_path, config, "--cores", "2", "results/tiny/reuse/final/summary.json")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert not (tmp_path / "results/tiny/reuse/search").exists()
+    assert not (tmp_path / "results/tiny/reuse/controller").exists()
+    given = json.loads((finished / RUN / "final/architecture.json").read_text())
+    summary = json.loads((tmp_path / "results/tiny/reuse/final/summary.json").read_text())
+    assert summary["layers"] == given["layers"]

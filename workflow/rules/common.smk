@@ -139,6 +139,7 @@ def get_all_targets():
         if not is_search_skipped():
             targets += get_search_targets(name)
         targets += get_final_targets(name)
+        targets += get_report_targets(name)
     return targets
 
 
@@ -147,6 +148,28 @@ def get_all_targets():
 SPACE = config["search"]["space"]
 STEPS = config["search"]["steps"]
 CHILDREN = config["search"]["children_per_step"]
+
+
+def _check_search_config():
+    """The model space must load for every dataset's window, and a grid must fit the budget."""
+    from bionas.space import load_space
+
+    try:
+        for name, ds in config["datasets"].items():
+            space = load_space(SPACE, window=ds["window"])
+    except InputError as err:
+        raise WorkflowError(f"invalid model space (search.space): {err}") from None
+    budget = STEPS * CHILDREN
+    if config["search"]["controller"] == "grid" and budget > space.size:
+        raise WorkflowError(
+            f"invalid configuration: {_CONFIG_SOURCE} [search]: the grid controller visits each "
+            f"of the {space.size} architectures of {SPACE} once, but steps x children_per_step "
+            f"asks for {budget}; lower search.steps or search.children_per_step"
+        )
+
+
+if "architecture" not in config["final"]:
+    _check_search_config()
 
 
 wildcard_constraints:
