@@ -28,7 +28,7 @@ def snakemake(workdir: Path, cores: int, *targets: str) -> float:
     cmd = [
         sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
         "--configfile", str(workdir / "config.yaml"), "--cores", str(cores), "--quiet", "all",
-        *targets,
+        "--", *targets,
     ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
