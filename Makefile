@@ -8,19 +8,21 @@ VENV ?= .venv
 CORES ?= 2
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup setup-test demo test lint bench clean
 
 setup:
 	@bash scripts/setup.sh
 
+setup-test: setup
+	@bash scripts/setup-test.sh
+
 demo: setup
 	snakemake --cores $(CORES)
 
-lint: setup
+lint: setup  # snakemake --lint runs inside pytest (tests/test_workflow_data.py)
 	ruff check bionas tests bench
-	snakemake --lint
 
-test: lint
+test: setup-test lint
 	pytest
 
 bench: setup

@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("evaluate", "test the final model's replicates on the held-out chromosomes"),
     "replay": ("replay", "run a search against a table of recorded results, no training"),
+    "compare-motifs": (
+        "compare_motifs",
+        "the final model's filters as PWMs against JASPAR, prior recovery, negative control",
+    ),
+    "report": ("report", "one self-contained HTML page about a finished run"),
 }
 
 

@@ -30,6 +30,8 @@ def absolute_paths(config: dict[str, Any]) -> dict[str, Any]:
             ds["priors"]["meme"] = fix(ds["priors"]["meme"])
     search = config.setdefault("search", {})
     search["space"] = fix(search.get("space", "config/model_space.yaml"))
+    # One compilation cache of the motif comparison for every test run (~1 min saved each).
+    config.setdefault("interpret", {}).setdefault("cache_dir", str(ROOT / ".numba_cache"))
     if "architecture" in config.get("final", {}):
         config["final"]["architecture"] = fix(config["final"]["architecture"])
     return config

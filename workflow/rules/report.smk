@@ -1,0 +1,183 @@
+# Interpretation and the report: the final model's first-layer filters against
+# a motif collection (with a randomly initialised model as negative control),
+# then one self-contained HTML page per run.
+import re
+
+import yaml
+
+
+report: "../report/workflow.rst"
+
+
+# Helpers are lambdas: `snakemake --lint` flags a rule file that also defines
+# functions, and these are this file's own.
+
+# What `snakemake` builds for the report of one dataset: the interpreted filters and the page.
+get_report_targets = lambda name: [
+    f"results/{name}/{config['run']}/interpret/matches.tsv",
+    f"results/{name}/{config['run']}/report/index.html",
+]
+
+# `interpret.collection` as an input: the MEME file, or nothing for a JASPAR release.
+get_collection_input = lambda wc: (
+    []
+    if re.fullmatch(r"JASPAR\d{4}", config["interpret"]["collection"])
+    else [config["interpret"]["collection"]]
+)
+
+# history.tsv of the search's last step, or nothing when the search was skipped.
+get_report_history = lambda wc: (
+    []
+    if is_search_skipped()
+    else expand(
+        rules.update_controller.output.history,
+        dataset=wc.dataset,
+        run=wc.run,
+        step=f"{STEPS:03d}",
+    )
+)
+
+# Controller states of steps 0..S, or nothing when the search was skipped.
+get_report_controllers = lambda wc: (
+    []
+    if is_search_skipped()
+    else expand(rules.init_controller.output.state, dataset=wc.dataset, run=wc.run)
+    + expand(
+        rules.update_controller.output.state,
+        dataset=wc.dataset,
+        run=wc.run,
+        step=[f"{s:03d}" for s in range(1, STEPS + 1)],
+    )
+)
+
+# The planted-motif table of a simulated dataset, or nothing.
+get_report_truth = lambda wc: (
+    expand(rules.simulate_demo.output.truth, dataset=wc.dataset)
+    if is_simulated(wc.dataset)
+    else []
+)
+
+# Optional flags of `bionas report`: the search history, controller states, demo truth.
+report_args = lambda wc, input: " ".join(
+    [f"--history {shlex.quote(h)}" for h in input.history]
+    + (
+        ["--controllers " + " ".join(shlex.quote(c) for c in input.controllers)]
+        if input.controllers
+        else []
+    )
+    + [f"--truth {shlex.quote(t)}" for t in input.truth]
+)
+
+
+rule interpret_filters:
+    input:
+        space=SPACE,
+        model=rules.evaluate_final.output.model,
+        architecture=rules.select_architecture.output.architecture,
+        test=rules.encode_sequences.output.test,
+        priors=rules.fetch_priors.output.meme,
+        collection=get_collection_input,
+    output:
+        matches=report(
+            "results/{dataset}/{run}/interpret/matches.tsv",
+            caption="../report/matches.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "matches"},
+        ),
+        control=report(
+            "results/{dataset}/{run}/interpret/control_matches.tsv",
+            caption="../report/control_matches.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "negative control"},
+        ),
+        filters=report(
+            "results/{dataset}/{run}/interpret/filters.tsv",
+            caption="../report/filters.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "filters"},
+        ),
+        recovery=report(
+            "results/{dataset}/{run}/interpret/recovery.tsv",
+            caption="../report/recovery.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "prior recovery"},
+        ),
+        found=report(
+            "results/{dataset}/{run}/interpret/found_not_given.tsv",
+            caption="../report/found_not_given.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "found, not given"},
+        ),
+        meme="results/{dataset}/{run}/interpret/filters.meme",
+        softmax="results/{dataset}/{run}/interpret/filters_softmax.meme",
+        targets="results/{dataset}/{run}/interpret/best_targets.meme",
+        summary="results/{dataset}/{run}/interpret/summary.json",
+    params:
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        collection=lambda wc, input: (
+            input.collection[0] if input.collection else config["interpret"]["collection"]
+        ),
+        tax_group=config["interpret"]["tax_group"],
+        temperature=config["search"]["temperature"],
+        activation_threshold=config["interpret"]["activation_threshold"],
+        q_threshold=config["interpret"]["q_threshold"],
+        cache_dir=config["interpret"]["cache_dir"],
+        seed=config["seed"],
+    log:
+        "logs/interpret_filters/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/interpret_filters/{dataset}/{run}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{BIONAS} compare-motifs --space {input.space} --model {input.model}"
+        " --architecture {input.architecture} --test {input.test} --priors {input.priors}"
+        " --collection {params.collection:q} --tax-group {params.tax_group:q}"
+        " --temperature {params.temperature} --activation-threshold {params.activation_threshold}"
+        " --q-threshold {params.q_threshold} --control-seed {params.seed}"
+        " --cache-dir {params.cache_dir:q} --threads {threads}"
+        " --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule report:
+    input:
+        space=SPACE,
+        architecture=rules.select_architecture.output.architecture,
+        summary=rules.evaluate_final.output.summary,
+        metrics=rules.evaluate_final.output.metrics,
+        predictions=rules.evaluate_final.output.predictions,
+        model=rules.evaluate_final.output.model,
+        interpret=rules.interpret_filters.output.summary,
+        matches=rules.interpret_filters.output.matches,
+        history=get_report_history,
+        controllers=get_report_controllers,
+        truth=get_report_truth,
+    output:
+        html=report(
+            "results/{dataset}/{run}/report/index.html",
+            caption="../report/index.rst",
+            category="Report",
+            labels={"dataset": "{dataset}", "run": "{run}", "page": "bionas report"},
+        ),
+    params:
+        args=report_args,
+        config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
+        interpret=lambda wc, input: str(Path(input.interpret).parent),
+    log:
+        "logs/report/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/report/{dataset}/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "{BIONAS} report --dataset {wildcards.dataset} --run {wildcards.run}"
+        " --space {input.space} --architecture {input.architecture}"
+        " --summary {input.summary} --test-metrics {input.metrics}"
+        " --predictions {input.predictions} --model {input.model}"
+        " --interpret-dir {params.interpret} {params.args}"
+        " --config-text {params.config:q} --benchmarks benchmarks"
+        " --out {output.html} > {log} 2>&1"
