@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import ROOT, load_case, snakemake
+from workflow_helpers import ROOT, finished_tiny_run, load_case, snakemake
 
 from bionas.metrics import auprc, auroc
 from bionas.motifs import reverse_complement
@@ -144,19 +144,6 @@ def test_formatting_helpers(tmp_path):
 
 # ---------------------------------------------------------------------------
 # the page of a finished tiny run
-
-
-def finished_tiny_run(tmp_path_factory) -> Path:
-    """The tiny scenario run to the end once per test session (shared with the browser test)."""
-    workdir = tmp_path_factory.getbasetemp() / "tiny_report_run"
-    done = workdir / ".finished"
-    if not done.exists():
-        config = load_case("tiny")
-        config["interpret"] = {"cache_dir": str(CACHE)}
-        proc = snakemake(workdir, config, "--cores", "2")
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        done.touch()
-    return workdir
 
 
 @pytest.fixture(scope="module")

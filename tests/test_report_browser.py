@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_report import RUN, finished_tiny_run
-from workflow_helpers import ROOT
+from test_report import RUN
+from workflow_helpers import ROOT, finished_tiny_run
 
 pytestmark = pytest.mark.workflow
 

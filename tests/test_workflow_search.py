@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import SNAKEFILE, load_case, snakemake
+from workflow_helpers import SNAKEFILE, finished_tiny_run, load_case, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -25,11 +25,8 @@ STEPS, CHILDREN, REPLICATES = 2, 2, 2
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One uninterrupted run of the tiny config."""
-    workdir = tmp_path_factory.mktemp("tiny_full")
-    proc = snakemake(workdir, load_case("tiny"), "--cores", "2")
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    """One uninterrupted run of the tiny config (shared with the report tests)."""
+    return finished_tiny_run(tmp_path_factory)
 
 
 def _history(workdir: Path) -> pd.DataFrame:

@@ -59,3 +59,15 @@ def snakemake(
     return subprocess.run(
         cmd + list(args), cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def finished_tiny_run(tmp_path_factory) -> Path:
+    """The tiny scenario run to the end once per test session, shared by every module
+    that only reads it (copy it before changing anything)."""
+    workdir = tmp_path_factory.getbasetemp() / "tiny_run"
+    done = workdir / ".finished"
+    if not done.exists():
+        proc = snakemake(workdir, load_case("tiny"), "--cores", "2")
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        done.touch()
+    return workdir

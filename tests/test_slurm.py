@@ -1,0 +1,250 @@
+"""The workflow on a real single-node SLURM cluster, through profiles/slurm.
+
+A session fixture starts the cluster with scripts/slurm-local.sh (munged,
+slurmctld, slurmd on this host) and always stops it again. Without the SLURM
+binaries the tests are skipped, except in CI (the `CI` variable is set), where
+that is a failure: `make test` installs them with scripts/setup-slurm.sh.
+Starting the daemons needs root, or password-less sudo (as on CI runners).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_helpers import ROOT, SNAKEFILE, absolute_paths, load_case
+
+pytestmark = pytest.mark.slurm
+
+SLURM_LOCAL = ROOT / "scripts" / "slurm-local.sh"
+PROFILE = ROOT / "profiles" / "slurm"
+BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "munged")
+# Poll SLURM soon after each submission: the tiny jobs take seconds.
+FAST = ("--jobs", "4", "--slurm-init-seconds-before-status-checks", "2", "--slurm-no-account")
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail in CI, where SLURM must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def _as_root() -> list[str] | None:
+    """The prefix that runs a command as root: none for root, `sudo -n` where allowed."""
+    if os.geteuid() == 0:
+        return []
+    if (
+        _which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+    ):
+        return ["sudo", "-n"]
+    return None
+
+
+def _cluster(action: str, state_dir: Path, root: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*root, "bash", str(SLURM_LOCAL), action, "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running single-node SLURM cluster; yields its state directory."""
+    missing = [b for b in BINARIES if _which(b) is None]
+    if missing:
+        _unavailable(
+            f"SLURM is not installed (missing {', '.join(missing)}); run scripts/setup-slurm.sh"
+        )
+    root = _as_root()
+    if root is None:
+        _unavailable(
+            "scripts/slurm-local.sh needs root (or password-less sudo) to start"
+            " munged, slurmctld and slurmd"
+        )
+    state_dir = Path(os.environ.get("BIONAS_SLURM_STATE_DIR", "/tmp/bionas-slurm"))
+    if _cluster("status", state_dir, root).returncode == 0:
+        # Started before the tests with this script: use it and leave it running.
+        yield state_dir
+        return
+    started = _cluster("start", state_dir, root)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield state_dir
+    finally:
+        stopped = _cluster("stop", state_dir, root)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def run_snakemake(workdir: Path, config: dict, *args: str, timeout: float = 600):
+    """Run snakemake with the SLURM profile in `workdir`; interrupt it with SIGINT on timeout.
+
+    SIGINT (not TERM) lets snakemake cancel its SLURM jobs before it exits.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [
+        sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", str(path), "--profile", str(PROFILE), *args,
+    ]  # fmt: skip
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # A shell ignores SIGINT in background jobs and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        pytest.fail(f"snakemake did not finish within {timeout} s:\n{out[-5000:]}")
+    return proc.returncode, out
+
+
+def slurm_jobs(output: str) -> dict[str, str]:
+    """SLURM job id -> state of every job that this snakemake run submitted."""
+    run_id = re.search(r"SLURM run ID: (\S+)", output)
+    assert run_id, output[-3000:]
+    listing = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%T", "--name", run_id.group(1)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split("|", 1) for line in listing.split())
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """Rule -> number of jobs, from snakemake's 'Job stats' table."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    rows = (line.split() for line in table.splitlines()[3:])
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[0] != "total"}
+
+
+def grouping_profile(directory: Path) -> tuple[Path, str]:
+    """A second profile holding the slurm profile's commented-out grouping block.
+
+    Returns its folder and the group name of the children (with wildcards).
+    """
+    lines = (PROFILE / "config.yaml").read_text().splitlines()
+    first = lines.index("# groups:")
+    block = []
+    for line in lines[first:]:
+        if not line.startswith("# "):
+            break
+        block.append(line[2:])
+    settings = yaml.safe_load("\n".join(block))
+    assert set(settings) == {"groups", "group-components"}, settings
+    (name,) = set(settings["groups"].values())
+    directory.mkdir(parents=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump(settings))
+    return directory, name
+
+
+def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):
+    """rule all of the tiny scenario; children grouped per step as the profile documents."""
+    config = load_case("tiny")
+    # The motif comparison compiles for about a minute; share its cache across runs.
+    config.setdefault("interpret", {})["cache_dir"] = str(ROOT / ".numba_cache")
+    grouping, group_name = grouping_profile(tmp_path / "grouping")
+    work = tmp_path / "work"
+    code, out = run_snakemake(
+        work,
+        config,
+        *FAST,
+        "--slurm-keep-successful-logs",
+        "--profile",
+        str(grouping),
+        timeout=1200,
+    )
+    assert code == 0, out[-5000:]
+    code, again = run_snakemake(work, config, "--dry-run")
+    assert code == 0 and "Nothing to be done" in again, again[-3000:]
+
+    # The search's results.
+    steps = config["search"]["steps"]
+    children = config["search"]["children_per_step"]
+    search = work / "results/tiny/tiny/search"
+    history = (search / f"step_{steps:03d}/history.tsv").read_text().splitlines()
+    assert len(history) == 1 + steps * children
+    assert (work / f"results/tiny/tiny/controller/step_{steps:03d}").is_dir()
+    for step in range(1, steps + 1):
+        for child in range(children):
+            assert (search / f"step_{step:03d}/child_{child:02d}/metrics.json").is_file()
+
+    # Every job but the local ones (`all`) ran in SLURM, and SLURM saw each finish
+    # successfully: one job per rule instance, except the children: one per step.
+    local = set(re.findall(r"^localrule (\w+):", out, flags=re.M))
+    assert "all" in local, out[-3000:]
+    grouped = {"train_child", "score_child"}
+    stats = job_stats(out)
+    ungrouped = {rule: n for rule, n in stats.items() if rule not in grouped | local}
+    jobs = slurm_jobs(out)
+    assert len(jobs) == sum(ungrouped.values()) + steps, (stats, jobs)
+    assert set(jobs.values()) == {"COMPLETED"}, jobs
+    logs = work / ".snakemake/slurm_logs"
+    for rule, n in ungrouped.items():
+        assert len(list((logs / f"rule_{rule}").rglob("*.log"))) == n, rule
+    for step in range(1, steps + 1):
+        group = group_name.format(dataset="tiny", run=config["run"], step=f"{step:03d}")
+        (group_log,) = logs.glob(f"group_{group}_*/*.log")
+        text = group_log.read_text()
+        assert "--executor slurm-jobstep" in text
+        assert text.count("bionas train-child") >= children, text[-3000:]
+        assert text.count("bionas score-child") >= children, text[-3000:]
+
+
+def test_failed_slurm_job_is_reported(slurm_cluster, tmp_path):
+    """A job that fails inside SLURM fails the run, with its logs, instead of hanging."""
+    shutil.copy(ROOT / "tests/data/tiny.fa", tmp_path / "genome.fa")
+    bad = tmp_path / "a.bed"
+    bad.write_text((ROOT / "tests/data/task_a.bed").read_text() + "chr1\t500\t-20\n")
+    config = absolute_paths(
+        {
+            "datasets": {
+                "lab": {
+                    "genome": str(tmp_path / "genome.fa"),
+                    "peaks": {"A": str(bad)},
+                    "priors": {"meme": str(ROOT / "tests/data/motifs.meme")},
+                    "window": 100,
+                    "split": {"val": ["chr3"], "test": ["chr4"]},
+                }
+            }
+        }
+    )
+    code, out = run_snakemake(
+        tmp_path / "work", config, *FAST, "results/lab/data/train.npz", timeout=300
+    )
+    assert code != 0
+    assert "Error in rule prepare_intervals" in out, out[-5000:]
+    assert "SLURM status is: 'FAILED'" in out, out[-5000:]
+    assert f"{bad}:" in out  # the rule's own log, shown by show-failed-logs
+    jobs = slurm_jobs(out)
+    assert list(jobs.values()) == ["FAILED"], jobs
