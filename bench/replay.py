@@ -62,11 +62,18 @@ def synthetic_table(space: ModelSpace, seed: int = 0, replicates: int = 3) -> pd
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", nargs="?", help="results TSV (default: bench/data/results.tsv)")
-    parser.add_argument("--space", default=str(DEFAULT_SPACE), help="model-space YAML")
+    parser.add_argument(
+        "--space",
+        help="model-space YAML (default: bench/data/small_space.yaml for the default table, "
+        "else config/model_space.yaml)",
+    )
     parser.add_argument("--lambda", dest="lam", type=float, default=0.0, help="weight of knowledge")
     parser.add_argument("--seeds", type=int, default=20, help="searches per controller and budget")
     parser.add_argument("--batch", type=int, default=5, help="children per update")
     args = parser.parse_args(argv)
+    if args.space is None:
+        uses_default = not args.table and DEFAULT_TABLE.exists()
+        args.space = str(ROOT / "bench" / "data" / "small_space.yaml" if uses_default else DEFAULT_SPACE)
     space = load_space(args.space)
     tmp = None
     if args.table:
