@@ -127,3 +127,18 @@ def test_bad_search_config_fails_when_the_dag_is_built(tmp_path, search, expecte
     assert expected in text, text[-2000:]
     assert "Traceback" not in text
     assert not (tmp_path / "results").exists()
+
+
+def test_resource_no_job_can_get_fails_before_any_job(tmp_path):
+    """A profile or --resources limit below what a rule needs is an error up front."""
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text("set-resources:\n  train_child:\n    mem_mb: 64000\n")
+    proc = snakemake(
+        tmp_path / "work", load_case("tiny"), "--cores", "2", "--resources", "mem_mb=16000",
+        "--profile", str(profile),
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "rule train_child asks for mem_mb=64000, the run allows 16000" in text, text[-2000:]
+    assert not (tmp_path / "work/results").exists()

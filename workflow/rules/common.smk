@@ -293,3 +293,31 @@ def get_final_targets(name):
     """The tested final model of one dataset."""
     final = f"results/{name}/{config['run']}/final"
     return [f"{final}/test_metrics.tsv", f"{final}/model.keras", f"{final}/summary.json"]
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_resources():
+    """Stop before any job runs when a rule asks for more of a resource than the run allows
+    (--resources or a profile's `resources:`): such a job could never be scheduled."""
+    limits = {}
+    for name, resource in workflow.global_resources.items():
+        value = getattr(resource, "value", resource)
+        if not name.startswith("_") and isinstance(value, (int, float)):
+            limits[name] = value
+    problems = []
+    for r in workflow.rules:
+        for name, limit in limits.items():
+            if name not in r.resources:
+                continue
+            value = getattr(r.resources[name], "value", r.resources[name])
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+                problems.append(f"rule {r.name} asks for {name}={value}, the run allows {limit}")
+    if problems:
+        raise WorkflowError(
+            "resources no job can get: "
+            + "; ".join(problems)
+            + ". Lower them (config training.mem_mb, set-resources in the profile) "
+            "or raise the limit (--resources)."
+        )
