@@ -428,8 +428,41 @@ def make_architecture(
     return {"step": step, "child": child, "layers": list(names), "id": space.architecture_id(names)}
 
 
-def read_architecture(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
-    """Read an architecture JSON and check it against ``space`` (names and id)."""
+def _check_record(obj: Any, space: ModelSpace, path: Path, key: str | None) -> dict[str, Any]:
+    """Check one architecture record against the space: option names, step/child, id."""
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("layers"), list):
+        raise InputError("expected a JSON object with a 'layers' list of option names", path, key=key)
+    if not all(isinstance(n, str) for n in obj["layers"]):
+        raise InputError("'layers' must hold option names (strings)", path, key=key or "layers")
+    for name in ("step", "child"):
+        value = obj.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InputError(f"{name!r} must be an integer or null, got {value!r}", path, key=key)
+    space.encode(obj["layers"], path=path)
+    expected = space.architecture_id(obj["layers"])
+    if obj.get("id") not in (None, expected):
+        raise InputError(
+            "the architecture id does not match its layers in this model space "
+            "(it was written for another space or edited by hand)",
+            path,
+            key=key or "id",
+        )
+    return {
+        "step": obj.get("step"),
+        "child": obj.get("child"),
+        "layers": list(obj["layers"]),
+        "id": expected,
+    }
+
+
+def read_architecture(
+    path: str | PathLike, space: ModelSpace, index: int | None = None
+) -> dict[str, Any]:
+    """Read an architecture JSON and check it against ``space`` (names and id).
+
+    The file holds one record or a list of them (a step's ``proposals.json``);
+    ``index`` picks one of a list (optional when the list holds one record).
+    """
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -440,22 +473,18 @@ def read_architecture(path: str | PathLike, space: ModelSpace) -> dict[str, Any]
             f"not a valid architecture JSON ({err}); delete it and rerun the stage that wrote it",
             path,
         ) from None
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("layers"), list):
-        raise InputError("expected a JSON object with a 'layers' list of option names", path)
-    if not all(isinstance(n, str) for n in obj["layers"]):
-        raise InputError("'layers' must hold option names (strings)", path, key="layers")
-    space.encode(obj["layers"], path=path)
-    expected = space.architecture_id(obj["layers"])
-    if obj.get("id") not in (None, expected):
-        raise InputError(
-            "the architecture id does not match its layers in this model space "
-            "(it was written for another space or edited by hand)",
-            path,
-            key="id",
-        )
-    return {
-        "step": obj.get("step"),
-        "child": obj.get("child"),
-        "layers": list(obj["layers"]),
-        "id": expected,
-    }
+    if isinstance(obj, list):
+        if index is None:
+            if len(obj) != 1:
+                raise InputError(
+                    f"the file holds {len(obj)} architectures; pick one with --index", path
+                )
+            index = 0
+        if not 0 <= index < len(obj):
+            raise InputError(
+                f"--index {index} is out of range: the file holds {len(obj)} architectures", path
+            )
+        return _check_record(obj[index], space, path, key=f"[{index}]")
+    if index not in (None, 0):
+        raise InputError(f"--index {index} given, but the file holds one architecture", path)
+    return _check_record(obj, space, path, key=None)

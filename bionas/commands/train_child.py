@@ -32,18 +32,14 @@ A failed child has null metrics, ``best_epoch`` and ``model``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import shutil
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from bionas.errors import InputError
 from bionas.io import atomic_path, write_json
-from bionas.space import ModelSpace, load_space
+from bionas.space import load_space, read_architecture
 from bionas.train import (
     MODEL_FILE,
     RESULT_FILE,
@@ -168,66 +164,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_record(obj: Any, space: ModelSpace, path: Path, key: str | None) -> dict[str, Any]:
-    """Check one architecture record against the space (as space.read_architecture does)."""
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("layers"), list):
-        raise InputError(
-            "expected a JSON object with a 'layers' list of option names", path, key=key
-        )
-    if not all(isinstance(n, str) for n in obj["layers"]):
-        raise InputError("'layers' must hold option names (strings)", path, key=key)
-    for field in ("step", "child"):
-        value = obj.get(field)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise InputError(f"{field!r} must be an integer or null, got {value!r}", path, key=key)
-    space.encode(obj["layers"], path=path)
-    expected = space.architecture_id(obj["layers"])
-    if obj.get("id") not in (None, expected):
-        raise InputError(
-            "the architecture id does not match its layers in this model space "
-            "(it was written for another space or edited by hand)",
-            path,
-            key=key or "id",
-        )
-    return {
-        "step": obj.get("step"),
-        "child": obj.get("child"),
-        "layers": list(obj["layers"]),
-        "id": expected,
-    }
-
-
-def read_child_architecture(
-    path: str | Path, space: ModelSpace, index: int | None
-) -> dict[str, Any]:
-    """One architecture record from a record or a list of records (``index`` picks one)."""
-    path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError("architecture file not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"not a valid architecture JSON ({err}); delete it and rerun the stage that wrote it",
-            path,
-        ) from None
-    if isinstance(obj, list):
-        if index is None:
-            if len(obj) != 1:
-                raise InputError(
-                    f"the file holds {len(obj)} architectures; pick one with --index", path
-                )
-            index = 0
-        if index >= len(obj):
-            raise InputError(
-                f"--index {index} is out of range: the file holds {len(obj)} architectures", path
-            )
-        return _check_record(obj[index], space, path, key=f"[{index}]")
-    if index not in (None, 0):
-        raise InputError(f"--index {index} given, but the file holds one architecture", path)
-    return _check_record(obj, space, path, key=None)
-
-
 def _remove_stale(out_dir: Path) -> None:
     # train.json first: it marks a finished child, so it must never outlive its model.
     for name in (RESULT_FILE, MODEL_FILE):
@@ -251,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     val = load_tensors(args.val)
     check_pair(train, val)
     space = load_space(args.space, window=train.length)
-    arch = read_child_architecture(args.architecture, space, args.index)
+    arch = read_architecture(args.architecture, space, index=args.index)
     key = cache_key(arch["id"], train.sha256, val.sha256, settings)
     out_dir = Path(args.out_dir)
     _remove_stale(out_dir)
