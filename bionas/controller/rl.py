@@ -80,6 +80,66 @@ def _seed_int(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def policy_shapes(counts: tuple[int, ...], units: int, emb: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of a state's arrays (policy weights, then Adam's variables) without TensorFlow.
+
+    Policy: option embeddings, LSTM kernel, recurrent kernel and bias, then a
+    kernel and a bias per layer head. Adam: iterations, learning rate, then a
+    momentum and a velocity per policy weight.
+    """
+    policy = [(1 + sum(counts), emb), (emb, 4 * units), (units, 4 * units), (4 * units,)]
+    for k in counts:
+        policy += [(units, k), (k,)]
+    out = {f"policy_{i:03d}": shape for i, shape in enumerate(policy)}
+    out["adam_000"] = ()
+    out["adam_001"] = ()
+    for i, shape in enumerate(policy):
+        out[f"adam_{2 + 2 * i:03d}"] = shape
+        out[f"adam_{3 + 2 * i:03d}"] = shape
+    return out
+
+
+def sample_numpy(
+    arrays: dict[str, np.ndarray], counts: tuple[int, ...], temperature: float, u: np.ndarray
+) -> np.ndarray:
+    """The policy's sampling pass in numpy (float32, as the Keras graph): ``u`` (n, layers)
+    uniform draws -> (n, layers) option indices by inverse-CDF sampling.
+
+    ``propose`` uses it so that a proposal job needs no TensorFlow (about 4 s
+    less per controller step, all of it on the search's serial path). It
+    mirrors ``_Policy._sample_graph``: Keras LSTMCell gates (i, f, c, o) with a
+    sigmoid recurrent activation and tanh, one Dense head per layer.
+    """
+    f32 = np.float32
+    emb, kernel, recurrent, bias = (arrays[f"policy_{i:03d}"] for i in range(4))
+    units = recurrent.shape[0]
+    n = u.shape[0]
+    offsets = [1 + sum(counts[:i]) for i in range(len(counts))]
+    x = np.repeat(emb[:1], n, axis=0)
+    h = np.zeros((n, units), f32)
+    c = np.zeros((n, units), f32)
+    actions = []
+    for layer, k in enumerate(counts):
+        z = (x @ kernel + h @ recurrent + bias).astype(f32)
+        zi, zf, zc, zo = np.split(z, 4, axis=1)
+        c = (_sigmoid(zf) * c + _sigmoid(zi) * np.tanh(zc)).astype(f32)
+        h = (_sigmoid(zo) * np.tanh(c)).astype(f32)
+        head_k, head_b = arrays[f"policy_{4 + 2 * layer:03d}"], arrays[f"policy_{5 + 2 * layer:03d}"]
+        logits = ((h @ head_k + head_b) / f32(temperature)).astype(f32)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p = (p / p.sum(axis=1, keepdims=True)).astype(f32)
+        cdf = np.cumsum(p, axis=1)
+        a = np.minimum((cdf < u[:, layer : layer + 1]).sum(axis=1), k - 1)
+        actions.append(a)
+        x = emb[a + offsets[layer]]
+    return np.stack(actions, axis=1)
+
+
 class _Policy:
     """The LSTM policy, its Adam optimizer and the compiled graphs that use them."""
 
@@ -350,12 +410,15 @@ class RLController(Controller):
         return {"baseline": None, "reward_var": None, "last_loss": None}, arrays
 
     def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
-        policy = self._live(state)
+        self._check_state(state)
         if n == 0:
             return []
         rng = derive_rng(state.seed, step, PROPOSE_STREAM)
         u = rng.random((int(n), len(self.space.layers))).astype(np.float32)
-        return [self.space.decode(row) for row in policy.sample(u)]
+        actions = sample_numpy(
+            state.arrays, self.space.option_counts, float(self.settings["temperature"]), u
+        )
+        return [self.space.decode(row) for row in actions]
 
     def _learn(self, state, indices, rewards):
         policy = self._live(state)
@@ -399,7 +462,9 @@ class RLController(Controller):
                 raise InputError(f"invalid {key} {v!r}; {hint}", path, key=f"extra.{key}")
         if (state.extra.get("baseline") is None) != (state.extra.get("reward_var") is None):
             raise InputError(f"baseline and reward_var must both be set or unset; {hint}", path)
-        expected = self._live().expected_shapes()
+        expected = policy_shapes(
+            self.space.option_counts, self.settings["lstm_units"], self.settings["embedding_dim"]
+        )
         got = {k: tuple(v.shape) for k, v in state.arrays.items()}
         if got != expected:
             raise InputError(
