@@ -156,7 +156,9 @@ def load_config(path: str | PathLike) -> dict[str, Any]:
         raise InputError(f"cannot read the config file: {err}", path) from None
     try:
         obj = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+    # PyYAML's constructors raise plain ValueError and friends on some bad scalars
+    # (a date '2001-13-45', '!!float abc', '!!timestamp x'); deep nesting recurses
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError) as err:
         mark = getattr(err, "problem_mark", None)
         raise InputError(
             f"not valid YAML: {getattr(err, 'problem', err)}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 26  # bytes scanned at a time when indexing
 _SCAN_LIMIT = 1 << 30  # larger plain files are indexed by pyfaidx's line loop (less memory)
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark, skipped at the start of a plain file
 
 # byte -> uppercase byte
 UPPER = np.arange(256, dtype=np.uint8)
@@ -50,11 +52,17 @@ def _is_bgzf(head: bytes) -> bool:
     return len(head) >= 16 and head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"
 
 
-def _check_text_head(path: Path, head: bytes, complete: bool) -> None:
+def _check_text_head(path: Path, head: bytes, complete: bool, allow_bom: bool = True) -> None:
     """Reject binary junk and text that does not start with a FASTA header.
 
     ``head`` is the start of the (decompressed) file; ``complete`` says it is all of it.
     """
+    if head.startswith(_BOM):
+        if not allow_bom:
+            raise InputError(
+                "the FASTA text starts with a UTF-8 byte-order mark; remove it", path=path
+            )
+        head = head[len(_BOM) :]
     if b"\0" in head or any(b < 9 or 13 < b < 32 for b in head[:4096]):
         raise InputError("not a FASTA file: it holds binary data", path=path)
     for number, raw in enumerate(head.splitlines(), start=1):
@@ -76,19 +84,30 @@ def _check_text_head(path: Path, head: bytes, complete: bool) -> None:
 def _scan_index(path: Path) -> list[FaiRecord]:
     """Index a plain FASTA file; raise InputError with a line number on bad layout."""
     data = np.memmap(path, dtype=np.uint8, mode="r")
+    bom = len(_BOM) if bytes(data[: len(_BOM)]) == _BOM else 0
     newlines = []
+    non_ascii = False
     for lo in range(0, data.size, _CHUNK):
         chunk = np.asarray(data[lo : lo + _CHUNK])
         bad = (chunk < 9) | ((chunk > 13) & (chunk < 32))
-        if bad.any():
-            pos = lo + int(np.flatnonzero(bad)[0])
+        # a carriage return must end a line (CRLF) or the file
+        cr = np.flatnonzero(chunk == 13) + lo
+        cr = cr[cr + 1 < data.size]
+        lone_cr = cr[data[cr + 1] != 10] if cr.size else cr
+        if bad.any() or lone_cr.size:
+            pos = min(
+                [lo + int(i) for i in np.flatnonzero(bad)[:1]] + [int(i) for i in lone_cr[:1]]
+            )
             line = 1 + sum(len(n) for n in newlines) + int(np.count_nonzero(data[lo:pos] == 10))
-            raise InputError("not a FASTA file: non-text byte in the file", path=path, line=line)
+            what = "non-text byte" if data[pos] != 13 else "carriage return inside a line"
+            raise InputError(f"not a FASTA file: {what} in the file", path=path, line=line)
+        non_ascii = non_ascii or bool((chunk[max(bom - lo, 0) :] >= 128).any())
         newlines.append(np.flatnonzero(chunk == 10) + lo)
     ends = np.concatenate(newlines) if newlines else np.zeros(0, np.int64)
     if ends.size == 0 or ends[-1] != data.size - 1:  # last line without a newline
         ends = np.append(ends, data.size - 1)
     starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    starts[0] = bom
     ends = ends.astype(np.int64)
     nbytes = ends - starts + 1  # with the newline
     has_nl = data[ends] == 10
@@ -109,6 +128,17 @@ def _scan_index(path: Path) -> list[FaiRecord]:
             path=path,
             line=int(pre[0]) + 1,
         )
+    if non_ascii:  # non-ASCII bytes are allowed in header lines only
+        for lo in range(bom, data.size, _CHUNK):
+            pos = np.flatnonzero(np.asarray(data[lo : lo + _CHUNK]) >= 128) + lo
+            at = np.searchsorted(starts, pos, side="right") - 1
+            wrong = at[~is_header[at]]
+            if wrong.size:
+                raise InputError(
+                    "not a FASTA file: non-ASCII byte in a sequence line",
+                    path=path,
+                    line=int(wrong[0]) + 1,
+                )
     records: list[FaiRecord] = []
     seen: dict[str, int] = {}
     bounds = np.append(headers, starts.size)
@@ -247,6 +277,10 @@ class Genome:
             self._open_bgzf()
         else:
             _check_text_head(self.path, head, complete)
+            if head.startswith(_BOM) and self.path.stat().st_size > _SCAN_LIMIT:
+                raise InputError(
+                    "the FASTA file starts with a UTF-8 byte-order mark; remove it", path=self.path
+                )
             self._open_plain()
         self.sizes = {r.name: r.length for r in self._records}
 
@@ -273,9 +307,9 @@ class Genome:
             try:
                 head = handle.read(1 << 16)
                 complete = len(head) < 1 << 16
-            except (OSError, EOFError) as err:
+            except (OSError, EOFError, zlib.error) as err:
                 raise InputError(f"cannot decompress: {err}", path=self.path) from None
-        _check_text_head(self.path, head, complete)
+        _check_text_head(self.path, head, complete, allow_bom=False)
         fai = Path(str(self.path) + ".fai")
         if not fai.exists() or not Path(str(self.path) + ".gzi").exists():
             _check_writable(fai, self.path)
@@ -283,7 +317,7 @@ class Genome:
             self._faidx = pyfaidx.Fasta(str(self.path), sequence_always_upper=True, as_raw=True)
         except ValueError as err:  # duplicate names
             raise InputError(str(err), path=self.path) from None
-        except (pyfaidx.FastaIndexingError, OSError, UnicodeDecodeError) as err:
+        except (pyfaidx.FastaIndexingError, OSError, UnicodeDecodeError, zlib.error) as err:
             raise InputError(f"cannot index: {err}", path=self.path) from None
         idx = self._faidx.faidx.index
         self._records = [FaiRecord(k, v.rlen, v.offset, v.lenc, v.lenb) for k, v in idx.items()]
@@ -334,7 +368,9 @@ class Genome:
         elif rec.length == 0:
             codes = np.zeros(0, np.uint8)
         else:
-            full, tail = divmod(rec.length, rec.line_bases)
+            # the last line is always the tail: it may lack its newline at the end of the file
+            full = (rec.length - 1) // rec.line_bases
+            tail = rec.length - full * rec.line_bases
             raw = self._mm[rec.offset : rec.offset + full * rec.line_bytes]
             body = raw.reshape(full, rec.line_bytes)[:, : rec.line_bases]
             tail_start = rec.offset + full * rec.line_bytes

@@ -204,7 +204,8 @@ def read_history(path: str | PathLike, space: ModelSpace) -> pd.DataFrame:
         out[key] = _numeric(raw[key], path, key)
     for key in ("replicate", "step", "child"):
         values = _numeric(raw[key], path, key)
-        bad = ~(values.notna() & (values >= 0) & (values == values.round()))
+        # finite and exact in float64 (inf or 1e300 would not cast to int)
+        bad = ~(values.notna() & (values >= 0) & (values <= 2**53) & (values == values.round()))
         if bad.any():
             i = int(bad.to_numpy().argmax())
             raise InputError(

@@ -47,6 +47,7 @@ KINDS = ("peak", "background", "dinuc_shuffle")
 NEGATIVE_METHODS = ("shuffle", "dinucleotide_shuffle", "gc_matched")
 WINDOW_COLUMNS = ("chrom", "start", "end", "split", "kind", "source")
 GC_BINS = 50  # GC histogram bins of width 0.02 for gc_matched
+_INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _SOURCE = re.compile(r"^(?P<chrom>\S+):(?P<start>\d+)-(?P<end>\d+)#(?P<seed>\d+)$")
 
 
@@ -192,15 +193,18 @@ class Prepared:
 # peak files
 
 
+_MAX_COORD = 2**62  # coordinates are stored as int64
+
+
 def _int_field(text: str, what: str, path: Path, number: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(
-            f"{what} must be an integer, found {text!r}", path=path, line=number
-        ) from None
+    # ASCII digits only: int() would also take '1_000' and non-ASCII digits
+    if not _INTEGER.fullmatch(text):
+        raise InputError(f"{what} must be an integer, found {text!r}", path=path, line=number)
+    value = int(text)
     if value < 0:
         raise InputError(f"{what} must not be negative, found {value}", path=path, line=number)
+    if value > _MAX_COORD:
+        raise InputError(f"{what} is too large, found {value}", path=path, line=number)
     return value
 
 
@@ -246,14 +250,13 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
             )
         summit = (start + end) // 2
         if len(fields) >= 10 and fields[9].strip() not in ("-1", "", "."):
-            try:
-                offset = int(fields[9])
-            except ValueError:
+            if not _INTEGER.fullmatch(fields[9].strip()):
                 raise InputError(
                     f"narrowPeak summit (column 10) must be an integer offset, found {fields[9]!r}",
                     path=path,
                     line=number,
-                ) from None
+                )
+            offset = int(fields[9])
             if not 0 <= offset < end - start:
                 raise InputError(
                     f"summit offset {offset} (column 10) lies outside the peak of length {end - start}",

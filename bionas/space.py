@@ -236,7 +236,7 @@ def _parse_option(raw: Any, layer_name: str, index: int, source: str) -> Option:
     _check_name(name, source, key)
     key = f"layers.{layer_name}.options.{name}"
     kind = raw.get("type")
-    if kind not in PARAMS:
+    if not isinstance(kind, str) or kind not in PARAMS:
         raise InputError(
             f"unknown type {kind!r}; expected one of {', '.join(PARAMS)}", source, key=key
         )
@@ -410,7 +410,9 @@ def load_space(path: str | PathLike, window: int | None = None) -> ModelSpace:
         raise InputError(f"cannot read the model-space file: {err}", path) from None
     try:
         obj = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+    # PyYAML's constructors raise plain ValueError and friends on some bad scalars
+    # (a date '2001-13-45', '!!float abc', '!!timestamp x'); deep nesting recurses
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError, RecursionError) as err:
         line = None
         mark = getattr(err, "problem_mark", None)
         if mark is not None:
