@@ -10,7 +10,6 @@ never used to choose.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ import pandas as pd
 from bionas.errors import InputError
 from bionas.history import read_history
 from bionas.space import ModelSpace
-
-TRAIN_RESULT_KEYS = ("status", "layers", "id", "val_loss", "model", "seed")
+from bionas.train import read_train_result
 
 
 def select_from_history(history_path: str | PathLike, space: ModelSpace) -> tuple[str, ...]:
@@ -48,25 +46,6 @@ def select_from_controller(state_dir: str | PathLike, space: ModelSpace) -> tupl
 
     controller, state = load_controller(state_dir, space)
     return tuple(controller.most_likely(state))
-
-
-def read_train_result(path: str | PathLike) -> dict[str, Any]:
-    """Read a ``train.json`` written by ``bionas train-child``; InputError if unusable."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("training result not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"unreadable training result ({err}); delete it and rerun train-child", path
-        ) from None
-    missing = [k for k in TRAIN_RESULT_KEYS if not isinstance(record, dict) or k not in record]
-    if missing:
-        raise InputError(
-            f"training result lacks {', '.join(missing)}; delete it and rerun train-child", path
-        )
-    return record
 
 
 @dataclass(frozen=True)
@@ -126,7 +105,7 @@ def evaluate_replicates(
     for i, (path, record) in enumerate(zip(result_paths, records)):
         base = {
             "replicate": i,
-            "seed": record["seed"],
+            "seed": record.get("seed"),
             "status": record["status"],
             "val_loss": record["val_loss"],
             "chosen": i == chosen,

@@ -637,3 +637,66 @@ def cache_store(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+# ---------------------------------------------------------------------------
+# reading train.json back
+
+RERUN_TRAIN_CHILD = "delete it and rerun `bionas train-child`"
+
+#: Keys every train.json has (written by bionas.train.child_record).
+TRAIN_KEYS = (
+    "status",
+    "error",
+    "layers",
+    "id",
+    "step",
+    "child",
+    "val_loss",
+    "val_auroc",
+    "val_auprc",
+    "epochs",
+    "seconds",
+    "params",
+    "cached",
+    "model",
+)
+
+
+def read_train_result(path: str | Path) -> dict[str, Any]:
+    """Read and check a ``train.json``; InputError naming the file on any defect."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            "train result not found; run `bionas train-child` to write it", path
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"not a valid train.json ({err}); {RERUN_TRAIN_CHILD}", path) from None
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object; {RERUN_TRAIN_CHILD}", path)
+    for key in TRAIN_KEYS:
+        if key not in record:
+            raise InputError(f"missing key {key!r}; {RERUN_TRAIN_CHILD}", path, key=key)
+    if record["status"] not in ("ok", "failed"):
+        raise InputError(
+            f"status must be 'ok' or 'failed', got {record['status']!r}; {RERUN_TRAIN_CHILD}",
+            path,
+            key="status",
+        )
+    if record["status"] == "ok":
+        if not isinstance(record["model"], str) or not record["model"]:
+            raise InputError(f"an ok child needs a model path; {RERUN_TRAIN_CHILD}", path, key="model")
+        value = record["val_loss"]
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
+            raise InputError(f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss")
+    if not isinstance(record["layers"], list) or not all(
+        isinstance(n, str) for n in record["layers"]
+    ):
+        raise InputError(f"'layers' must be a list of option names; {RERUN_TRAIN_CHILD}", path, key="layers")
+    return record

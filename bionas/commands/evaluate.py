@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bionas.final import evaluate_replicates, read_train_result
-    from bionas.train import configure_tensorflow
+    from bionas.final import evaluate_replicates
+    from bionas.train import configure_tensorflow, read_train_result
 
     configure_tensorflow(args.threads, seed=0)
     result = evaluate_replicates(args.results, args.test)
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         "layers": record["layers"],
         "id": record["id"],
         "chosen_replicate": result.chosen,
-        "seed": record["seed"],
+        "seed": record.get("seed"),
         "val_loss": record["val_loss"],
         "params": record.get("params"),
         "test": {

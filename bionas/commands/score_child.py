@@ -27,42 +27,20 @@ this command does not import TensorFlow (see
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bionas.errors import InputError
 from bionas.io import write_json
 from bionas.space import load_space
-from bionas.train import json_safe
+from bionas.train import RERUN_TRAIN_CHILD as _RERUN
+from bionas.train import json_safe, read_train_result
 
 log = logging.getLogger("bionas.score_child")
-
-_RERUN = "delete it and rerun `bionas train-child`"
-
-#: Keys every train.json has (written by bionas.train.child_record).
-TRAIN_KEYS = (
-    "status",
-    "error",
-    "layers",
-    "id",
-    "step",
-    "child",
-    "val_loss",
-    "val_auroc",
-    "val_auprc",
-    "epochs",
-    "seconds",
-    "params",
-    "cached",
-    "model",
-)
-
 
 def _finite_float(text: str) -> float:
     try:
@@ -133,45 +111,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=-10.0,
         help="reward of a child that failed (default: %(default)s)",
     )
-
-
-def read_train_result(path: str | Path) -> dict[str, Any]:
-    """Read and check a ``train.json``; InputError naming the file on any defect."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            "train result not found; run `bionas train-child` to write it", path
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"not a valid train.json ({err}); {_RERUN}", path) from None
-    if not isinstance(record, dict):
-        raise InputError(f"expected a JSON object; {_RERUN}", path)
-    for key in TRAIN_KEYS:
-        if key not in record:
-            raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
-    if record["status"] not in ("ok", "failed"):
-        raise InputError(
-            f"status must be 'ok' or 'failed', got {record['status']!r}; {_RERUN}",
-            path,
-            key="status",
-        )
-    if record["status"] == "ok":
-        if not isinstance(record["model"], str) or not record["model"]:
-            raise InputError(f"an ok child needs a model path; {_RERUN}", path, key="model")
-        value = record["val_loss"]
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-        ):
-            raise InputError(f"an ok child needs a finite val_loss; {_RERUN}", path, key="val_loss")
-    if not isinstance(record["layers"], list) or not all(
-        isinstance(n, str) for n in record["layers"]
-    ):
-        raise InputError(f"'layers' must be a list of option names; {_RERUN}", path, key="layers")
-    return record
 
 
 def _first_conv_kernel(model_path: Path) -> np.ndarray:
