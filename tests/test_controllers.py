@@ -375,21 +375,3 @@ def test_rl_temperature_flattens_proposals():
     e_sharp = sharp.entropy(state)
     flat = make("rl", temperature=5.0)
     assert flat.entropy(flat.init_state(0)) > e_sharp
-
-
-def test_rl_numpy_sampling_matches_the_keras_policy():
-    """propose samples in numpy (no TensorFlow in the job); it must match the Keras graph."""
-    from bionas.controller.rl import policy_shapes, sample_numpy
-    from bionas.space import load_space
-
-    space = load_space(_root() / "config" / "model_space.yaml")
-    controller = get_controller("rl", space)
-    state = controller.init_state(5)
-    results = [(arch, float(i)) for i, arch in enumerate(controller.propose(state, 5, 1))]
-    for current in (state, controller.update(state, results)):
-        policy = controller._live(current)
-        assert policy.expected_shapes() == policy_shapes(space.option_counts, 32, 16)
-        u = np.random.default_rng(1).random((5000, len(space.layers))).astype(np.float32)
-        np.testing.assert_array_equal(
-            policy.sample(u), sample_numpy(current.arrays, space.option_counts, 1.0, u)
-        )

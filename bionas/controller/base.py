@@ -276,9 +276,6 @@ class Controller(ABC):
     def layer_probabilities(self, state: ControllerState) -> list[np.ndarray]:
         """Per-layer option probabilities along the most likely path, one ``(n_options,)`` array per layer."""
 
-    def _after_update(self, state: ControllerState) -> None:  # noqa: B027
-        """Hook called with the new state at the end of :meth:`update`."""
-
     def _check_loaded(self, state: ControllerState, path: Path) -> None:  # noqa: B027
         """Controller-specific checks of a loaded state (raise InputError naming ``path``)."""
 
@@ -334,7 +331,6 @@ class Controller(ABC):
             extra=extra,
             arrays=frozen_arrays(arrays) if arrays is not state.arrays else state.arrays,
         )
-        self._after_update(new)
         return new
 
     def _check_state(self, state: ControllerState) -> None:
