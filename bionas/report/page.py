@@ -621,7 +621,10 @@ def build_report(inputs: ReportInputs) -> str:
             ),
             (f"{len(recovered)} / {n_priors}", "prior motifs recovered (activation PWMs)",
              "good" if n_priors and len(recovered) == n_priors else ""),
-            (str(len(found)), "motifs found, not given (activation PWMs)", ""),
+            (str(len(found)),
+             f"motif{'' if len(found) == 1 else 's'} found, not given (activation PWMs)"
+             + (f": {', '.join(found[:5])}{', ...' if len(found) > 5 else ''}" if found else ""),
+             ""),
             (f"{sig.get('activation')} / {interpret.get('n_filters')}",
              "filters with a significant best match (activation PWMs)", ""),
         ]
