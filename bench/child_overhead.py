@@ -1,9 +1,12 @@
 """Fixed cost of a child job: `bionas train-child` as a subprocess vs in a warm process.
 
 One child of the demo's default size (Conv1D 32 filters k=14 -> global max pool
--> dense 16 -> sigmoid, from config/model_space.yaml) on synthetic 200 bp
-sequences with a planted motif, trained for a fixed number of epochs (no early
-stopping), is run
+-> dense 16 -> sigmoid, from config/model_space.yaml), trained as the demo
+trains its children (the config's default training: at most 30 epochs, early
+stopping with patience 5, best epoch restored) on the demo's tensors
+(``results/demo/data/{train,val}.npz``, made by ``make demo`` or
+``snakemake --cores 2 results/demo/data/train.npz``; without them, synthetic
+200 bp sequences with a planted motif, and the output says so), is run
 
 * as ``python -m bionas train-child ...`` in a fresh process (what a Snakemake
   job does), and
@@ -20,7 +23,8 @@ TensorFlow runtime start-up). PASS when it is at most 20% of the warm run and
 at most 5 s. A breakdown of the fixed costs follows (each import timed in its
 own process).
 
-Run: ``python bench/child_overhead.py [--n 8000] [--epochs 5] [--repeats 2]``
+Run: ``python bench/child_overhead.py [--data DIR] [--epochs 30] [--patience 5] [--repeats 2]``
+(``--patience 0`` trains a fixed number of epochs).
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bionas.config import load_schema
+
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "config" / "model_space.yaml"
 LAYERS = ["conv_k14_f32", "none", "gmax", "none", "dense_16"]
 MOTIF = "CCGCGCCCTCTGGCG"  # planted in half of the sequences
+DEMO_DATA = REPO / "results" / "demo" / "data"
 MAX_RATIO = 0.20
 MAX_EXTRA_S = 5.0
 
@@ -74,9 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=8000, help="training sequences (val: n/4)")
-    parser.add_argument("--length", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=5)
+    training = load_schema()["properties"]["training"]["properties"]
+    parser.add_argument("--data", type=Path, default=DEMO_DATA,
+                        help="directory with train.npz and val.npz (default: the demo's tensors)")
+    parser.add_argument("--n", type=int, default=8000, help="synthetic training sequences (val: n/4)")
+    parser.add_argument("--length", type=int, default=200, help="synthetic sequence length")
+    parser.add_argument("--epochs", type=int, default=training["epochs"]["default"])
+    parser.add_argument("--patience", type=int, default=training["patience"]["default"])
     parser.add_argument("--repeats", type=int, default=2, help="runs of each kind (median taken)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -87,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bionas-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        save_npz(tmp / "train.npz", **synthetic(args.n, args.length, 1))
-        save_npz(tmp / "val.npz", **synthetic(args.n // 4, args.length, 2))
-        space = load_space(SPACE, window=args.length)
+        if (args.data / "train.npz").exists() and (args.data / "val.npz").exists():
+            data = args.data
+            what = f"tensors of {data}"
+        else:
+            data = tmp
+            save_npz(tmp / "train.npz", **synthetic(args.n, args.length, 1))
+            save_npz(tmp / "val.npz", **synthetic(args.n // 4, args.length, 2))
+            what = f"synthetic, {args.n} x {args.length} bp ({args.data} has no train.npz/val.npz)"
+        with np.load(data / "train.npz") as npz:
+            n_train, length = npz["X"].shape[:2]
+        space = load_space(SPACE, window=int(length))
         (tmp / "arch.json").write_text(json.dumps(make_architecture(space, LAYERS)))
 
         def child_argv(out: str) -> list[str]:
@@ -100,15 +119,15 @@ def main(argv: list[str] | None = None) -> int:
                 "--architecture",
                 str(tmp / "arch.json"),
                 "--train",
-                str(tmp / "train.npz"),
+                str(data / "train.npz"),
                 "--val",
-                str(tmp / "val.npz"),
+                str(data / "val.npz"),
                 "--out-dir",
                 str(tmp / out),
                 "--epochs",
                 str(args.epochs),
                 "--patience",
-                "0",
+                str(args.patience),
                 "--threads",
                 str(args.threads),
                 "--seed",
@@ -177,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         from bionas.train import load_tensors
 
         start = time.perf_counter()
-        load_tensors(tmp / "train.npz")
-        load_tensors(tmp / "val.npz")
+        load_tensors(data / "train.npz")
+        load_tensors(data / "val.npz")
         breakdown["load + check + hash npz"] = time.perf_counter() - start
 
     sub = statistics.median(sub_times)
@@ -186,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     extra = sub - warm
     ratio = extra / warm
     ok = ratio <= MAX_RATIO and extra <= MAX_EXTRA_S
-    per_epoch = statistics.median(warm_train) / args.epochs
+    epochs = record["epochs"]
+    per_epoch = statistics.median(warm_train) / epochs
     print(
-        f"child: {' '.join(LAYERS)}; {args.n} x {args.length} bp, {args.epochs} epochs, "
+        f"child: {' '.join(LAYERS)}; data: {what}, {n_train} training windows of {length} bp; "
+        f"{epochs} epochs trained (max {args.epochs}, patience {args.patience}), "
         f"threads {args.threads}; params {record['params']}, val_auroc {record['val_auroc']:.3f}"
     )
     print(

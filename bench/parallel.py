@@ -42,6 +42,44 @@ def snakemake(workdir: Path, cores: int, *targets: str) -> float:
     return seconds
 
 
+def job_seconds(work: Path, rule: str, name: str) -> float:
+    """Wall seconds of one job from its Snakemake benchmark file."""
+    path = work / "benchmarks" / rule / "demo" / "bench" / f"{name}.tsv"
+    return float(path.read_text().splitlines()[1].split("\t")[0])
+
+
+def explain(work: Path, steps: int, children: int, total: float) -> None:
+    """Where the --cores 1 run spent its time, and the best --cores 2 could do.
+
+    Per step the children are independent, the rest (propose, update) is a
+    chain. With 2 cores the children of a step run two at a time in child
+    order as Snakemake starts them; their makespan, from the --cores 1 job
+    times, bounds the speed-up a perfect executor could reach.
+    """
+    child_sum = serial = makespan = 0.0
+    for step in range(1, steps + 1):
+        d = [
+            job_seconds(work, "train_child", f"step_{step:03d}/child_{k:02d}")
+            + job_seconds(work, "score_child", f"step_{step:03d}/child_{k:02d}")
+            for k in range(children)
+        ]
+        child_sum += sum(d)
+        free = [0.0, 0.0]
+        for seconds in d:  # list scheduling in child order on two workers
+            i = free.index(min(free))
+            free[i] += seconds
+        makespan += max(free)
+        serial += job_seconds(work, "propose_architectures", f"step_{step:03d}")
+        serial += job_seconds(work, "update_controller", f"step_{step:03d}")
+    other = total - child_sum - serial
+    print(f"--cores 1 breakdown: children {child_sum:.1f} s, propose + update {serial:.1f} s, "
+          f"init and Snakemake's own time {other:.1f} s")
+    bound = total / (makespan + serial + other)
+    print(f"children's makespan on 2 cores in child order: {makespan:.1f} s; the speed-up "
+          f"these job times allow: {bound:.2f}x (uneven child lengths: "
+          f"{child_sum / makespan:.2f}x on the children alone)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
@@ -81,6 +119,7 @@ def main() -> int:
     epochs = f"{args.epochs} epochs each" if args.epochs else "demo training settings"
     print(f"search: {args.steps} steps x {args.children} children, {epochs}")
     print(f"speed-up --cores 2 over --cores 1: {speedup:.2f}x (target >= 1.7x)")
+    explain(base / "cores1", args.steps, args.children, times[1])
     print(f"identical histories: {a == b}")
     print("PASS" if speedup >= 1.7 and a == b else "FAIL")
     if not args.keep:

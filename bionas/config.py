@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from bionas.errors import InputError
+from bionas.io import read_text
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -148,12 +149,7 @@ def _check_datasets(config: Mapping[str, Any], source: str | PathLike) -> None:
 def load_config(path: str | PathLike) -> dict[str, Any]:
     """Read a YAML config file and validate it (see :func:`validate_config`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("config file not found", path) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the config file: {err}", path) from None
+    text = read_text(path, "config file not found", "cannot read the config file")
     try:
         obj = yaml.safe_load(text)
     # PyYAML's constructors raise plain ValueError and friends on some bad scalars

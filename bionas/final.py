@@ -69,13 +69,16 @@ def evaluate_replicates(
     result_paths: Sequence[str | PathLike],
     test_path: str | PathLike,
     batch_size: int = 512,
+    threads: int | None = None,
 ) -> FinalEvaluation:
     """Predict the test tensors with every successful replicate and score them.
 
     The replicate kept is the successful one with the lowest validation loss.
+    Every input is read and checked before TensorFlow is imported (configured
+    with ``threads``, when given), so a bad file fails fast and quietly.
     """
     from bionas.metrics import evaluate
-    from bionas.train import load_tensors
+    from bionas.train import configure_tensorflow, load_tensors
 
     records = [read_train_result(p) for p in result_paths]
     ids = {r["id"] for r in records}
@@ -97,6 +100,8 @@ def evaluate_replicates(
         )
     chosen = min(ok, key=lambda i: (records[i]["val_loss"], i))
     test = load_tensors(test_path)
+    if threads is not None:
+        configure_tensorflow(threads, seed=0)
 
     import keras
 

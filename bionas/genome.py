@@ -199,30 +199,109 @@ def _pyfaidx_index(fasta: Path, fai: Path) -> list[FaiRecord]:
 
 
 def _read_fai(path: Path) -> list[FaiRecord]:
+    rebuild = "delete it (bionas rebuilds it)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"bad FASTA index: not UTF-8 text ({err.reason}); {rebuild}", path=path) from None
     records: list[FaiRecord] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) < 5:
-                raise InputError(
-                    "bad FASTA index: expected 5 tab-separated columns", path=path, line=number
-                )
-            try:
-                values = [int(v) for v in fields[1:5]]
-            except ValueError:
-                raise InputError(
-                    "bad FASTA index: non-integer column", path=path, line=number
-                ) from None
-            if fields[0] in seen:
-                raise InputError(
-                    f"duplicate sequence name {fields[0]!r} in the FASTA index",
-                    path=path,
-                    line=number,
-                )
-            seen.add(fields[0])
-            records.append(FaiRecord(fields[0], *values))
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) < 5:
+            raise InputError(
+                f"bad FASTA index: expected 5 tab-separated columns; {rebuild}", path=path, line=number
+            )
+        if not all(v.isascii() and v.isdigit() and len(v) < 20 for v in fields[1:5]):
+            raise InputError(
+                f"bad FASTA index: expected 4 integer columns after the name; {rebuild}",
+                path=path,
+                line=number,
+            )
+        if fields[0] in seen:
+            raise InputError(
+                f"duplicate sequence name {fields[0][:60]!r} in the FASTA index; {rebuild}",
+                path=path,
+                line=number,
+            )
+        seen.add(fields[0])
+        records.append(FaiRecord(fields[0], *(int(v) for v in fields[1:5])))
     return records
+
+
+def _check_fai(records: list[FaiRecord], mm: np.ndarray, fai: Path, fasta: Path) -> None:
+    """Refuse an existing ``.fai`` that does not describe the bytes of ``fasta``.
+
+    The index is trusted when it is newer than the FASTA, but a damaged index,
+    or one left from another FASTA copied in with its old time (``cp -p``),
+    would make every fetch read the wrong bytes. Checked per record: sane
+    numbers, the sequence inside the file and after the previous one, its
+    header line ``>name`` just before its first base, and a line break after
+    its first line.
+    """
+    size = len(mm)
+
+    def bad(number: int, what: str) -> InputError:
+        return InputError(
+            f"the FASTA index does not match {fasta} ({what}): it is stale or damaged; "
+            "delete it (bionas rebuilds it)",
+            path=fai,
+            line=number,
+        )
+
+    if not records:
+        raise bad(1, "it lists no sequence")
+    spans = []
+    for number, r in enumerate(records, start=1):
+        if r.length < 0 or r.offset < 1 or r.offset > size:
+            raise bad(number, f"length {r.length} or offset {r.offset} of {r.name!r}")
+        if r.length == 0:
+            end = r.offset
+        else:
+            if not 1 <= r.line_bases <= r.line_bytes <= r.line_bases + 2:
+                raise bad(number, f"line lengths {r.line_bases}/{r.line_bytes} of {r.name!r}")
+            full, tail = divmod(r.length - 1, r.line_bases)
+            end = r.offset + full * r.line_bytes + tail + 1
+            if end > size:
+                raise bad(number, f"{r.name!r} runs past the end of the file")
+            if r.length > r.line_bases and mm[r.offset + r.line_bases] not in (10, 13):
+                raise bad(number, f"no line break where the first line of {r.name!r} ends")
+        head = bytes(mm[max(0, r.offset - 1 - 4096) : r.offset])
+        if not head.endswith(b"\n"):
+            raise bad(number, f"the sequence {r.name!r} does not start a line")
+        lines = head[:-1].rsplit(b"\n", 1)
+        known = len(lines) > 1 or r.offset <= 4097  # the whole header line is in `head`
+        header = lines[-1].rstrip(b"\r").removeprefix(_BOM) if known else None
+        name = b">" + r.name.encode()
+        if header is not None and not (
+            header == name or (header.startswith(name) and header[len(name) : len(name) + 1].isspace())
+        ):
+            raise bad(number, f"no header line '>{r.name}' before its sequence")
+        # where its header line starts (None: a header of over 4 kB, not checked)
+        header_start = r.offset - 1 - len(lines[-1]) if known else None
+        spans.append((r.offset, end, number, header_start))
+    spans.sort()
+
+    def blank(a: int, b: int) -> bool:
+        """Whether bytes a:b of the FASTA hold only line breaks and spaces (a BOM first)."""
+        chunk = bytes(mm[a : min(b, a + 4096 + len(_BOM))]).removeprefix(_BOM if a == 0 else b"")
+        return b - a <= 4096 + len(_BOM) and not chunk.strip()
+
+    # Between one sequence's last base and the next header, and around them all,
+    # only blank space: a sequence the index leaves out, or a length too short,
+    # would otherwise go unnoticed.
+    if spans[0][3] is not None and not blank(0, spans[0][3]):
+        raise bad(spans[0][2], "bytes before the first indexed sequence")
+    for (_, end, _, _), (start, _, number, header_start) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            raise bad(number, "two sequences overlap")
+        if header_start is not None and not blank(end, header_start):
+            raise bad(number, "bases or a sequence the index does not list before this one")
+    if not blank(spans[-1][1], size):
+        raise bad(spans[-1][2], "bases or sequences after the last indexed one")
 
 
 def _write_fai(path: Path, records: list[FaiRecord]) -> None:
@@ -287,7 +366,8 @@ class Genome:
     # -- opening ---------------------------------------------------------
     def _open_plain(self) -> None:
         fai = Path(str(self.path) + ".fai")
-        if fai.exists() and fai.stat().st_mtime >= self.path.stat().st_mtime:
+        trusted = fai.exists() and fai.stat().st_mtime >= self.path.stat().st_mtime
+        if trusted:
             self._records = _read_fai(fai)
         elif self.path.stat().st_size > _SCAN_LIMIT:
             _check_writable(fai, self.path)
@@ -299,6 +379,8 @@ class Genome:
             log.info("indexed %s: %d sequences", self.path, len(self._records))
         self._index = {r.name: r for r in self._records}
         self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        if trusted:
+            _check_fai(self._records, self._mm, fai, self.path)
 
     def _open_bgzf(self) -> None:
         import pyfaidx

@@ -15,7 +15,6 @@ written as ``nan``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from os import PathLike
@@ -25,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.io import atomic_open
+from bionas.io import atomic_open, read_json
 from bionas.space import ModelSpace
 
 METRIC_COLUMNS = ("val_loss", "knowledge", "val_auroc", "replicate")
@@ -48,8 +47,18 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _as_float(v: Any) -> float | None:
+    """A JSON number as a float; None for anything else (a bool, or an int beyond float's range)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return None
+
+
 def _optional_number(v: Any) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+    return v is None or _as_float(v) is not None
 
 
 def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
@@ -61,12 +70,12 @@ def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
     space, an id that does not match them, or a non-finite reward.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("metrics file not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"not valid JSON ({err}); {_RERUN}", path) from None
+    obj = read_json(
+        path,
+        missing="metrics file not found; run `bionas score-child` to write it",
+        invalid="not valid JSON",
+        damaged=_RERUN,
+    )
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object; {_RERUN}", path)
     checks = {
@@ -83,7 +92,7 @@ def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
         "val_auprc": (_optional_number, "a number or null"),
         "knowledge": (_optional_number, "a number or null"),
         "reward": (
-            lambda v: _optional_number(v) and v is not None and math.isfinite(v),
+            lambda v: _as_float(v) is not None and math.isfinite(v),
             "a finite number (a failed child carries its penalty)",
         ),
         "epochs": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer or null"),
@@ -95,7 +104,9 @@ def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
             raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
         check, expected = checks[key]
         if not check(obj[key]):
-            raise InputError(f"{key!r} must be {expected}, got {obj[key]!r}; {_RERUN}", path, key=key)
+            shown = repr(obj[key])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise InputError(f"{key!r} must be {expected}, got {shown}; {_RERUN}", path, key=key)
     try:
         space.encode(obj["layers"], path=path)
     except InputError as err:

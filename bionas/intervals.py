@@ -196,10 +196,18 @@ class Prepared:
 _MAX_COORD = 2**62  # coordinates are stored as int64
 
 
+def _clip(value: object, limit: int = 60) -> str:
+    """``repr(value)`` of a user's text, cut to about ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} ({len(str(value))} characters)"
+
+
 def _int_field(text: str, what: str, path: Path, number: int) -> int:
     # ASCII digits only: int() would also take '1_000' and non-ASCII digits
     if not _INTEGER.fullmatch(text):
-        raise InputError(f"{what} must be an integer, found {text!r}", path=path, line=number)
+        raise InputError(f"{what} must be an integer, found {_clip(text)}", path=path, line=number)
+    if len(text.lstrip("+-").lstrip("0")) > 20:  # int() refuses more than 4300 digits
+        raise InputError(f"{what} is too large, found {_clip(text)}", path=path, line=number)
     value = int(text)
     if value < 0:
         raise InputError(f"{what} must not be negative, found {value}", path=path, line=number)
@@ -252,7 +260,7 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
         if len(fields) >= 10 and fields[9].strip() not in ("-1", "", "."):
             if not _INTEGER.fullmatch(fields[9].strip()):
                 raise InputError(
-                    f"narrowPeak summit (column 10) must be an integer offset, found {fields[9]!r}",
+                    f"narrowPeak summit (column 10) must be an integer offset, found {_clip(fields[9])}",
                     path=path,
                     line=number,
                 )
@@ -302,7 +310,8 @@ def check_chromosomes(
         return
     missing = list(dict.fromkeys(peaks.intervals.chrom[~present].tolist()))
     first = int(peaks.line[~present][0])
-    shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    shown = ", ".join(m if len(m) <= 60 else _clip(m) for m in missing[:8])
+    shown += f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     where = f" {genome_path}" if genome_path else ""
     raise InputError(
         f"chromosome(s) not in the genome FASTA{where}: {shown}{_prefix_hint(missing, list(sizes))}",
@@ -1039,18 +1048,34 @@ def _read_windows_text(path: Path, header: list[str], tasks: list[str]):
     return raw, line, start.astype(np.int64), end.astype(np.int64), labels
 
 
+_WINDOWS_RERUN = "delete it and rerun `bionas prepare`"
+
+
 def read_windows(path: str | os.PathLike, sizes: dict[str, int] | None = None) -> WindowTable:
     """Read and check a windows table written by ``bionas prepare``.
 
     Raises
     ------
     InputError
-        Missing file, wrong header, a bad row (named by line), windows of
-        different widths, or (with ``sizes``) a window outside its chromosome.
+        Missing file, text that is not UTF-8, wrong header, a bad row (named by
+        line), windows of different widths, or (with ``sizes``) a window outside
+        its chromosome; every message but the first says to rerun prepare.
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("windows table not found", path=path)
+        raise InputError("windows table not found; run `bionas prepare` to write it", path=path)
+    try:
+        return _read_windows(path, sizes)
+    except InputError as err:
+        raise InputError(
+            f"{err.message}; {_WINDOWS_RERUN}", err.path, line=err.line, key=err.key
+        ) from None
+
+
+def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
+    from bionas.io import read_text
+
+    read_text(path, "windows table not found", "cannot read the windows table")  # UTF-8?
     with open(path, encoding="utf-8-sig") as handle:
         first = handle.readline().rstrip("\r\n")
     header = first.split("\t")
@@ -1062,6 +1087,8 @@ def read_windows(path: str | os.PathLike, sizes: dict[str, int] | None = None) -
     if len(set(header)) != len(header):
         raise InputError("repeated column names in the header", path=path, line=1)
     tasks = header[6:]
+    if not all(task.strip() for task in tasks):
+        raise InputError(f"an empty task name in the header {first[:80]!r}", path=path, line=1)
     types = {
         "chrom": str,
         "split": str,
@@ -1100,7 +1127,7 @@ def read_windows(path: str | os.PathLike, sizes: dict[str, int] | None = None) -
     start, end = start.astype(np.int64), end.astype(np.int64)
     fail(
         (start < 0) | (start >= end),
-        lambda i: f"bad interval {raw['chrom'][i]}:{start[i]}-{end[i]}",
+        lambda i: f"bad interval {_clip(raw['chrom'][i])}:{start[i]}-{end[i]}",
     )
     width = int(end[0] - start[0])
     fail(
@@ -1109,22 +1136,22 @@ def read_windows(path: str | os.PathLike, sizes: dict[str, int] | None = None) -
     )
     fail(
         ~raw["split"].isin(SPLITS),
-        lambda i: f"split must be one of {', '.join(SPLITS)}, found {raw['split'][i]!r}",
+        lambda i: f"split must be one of {', '.join(SPLITS)}, found {_clip(raw['split'][i])}",
     )
     fail(
         ~raw["kind"].isin(KINDS),
-        lambda i: f"kind must be one of {', '.join(KINDS)}, found {raw['kind'][i]!r}",
+        lambda i: f"kind must be one of {', '.join(KINDS)}, found {_clip(raw['kind'][i])}",
     )
     dinuc = (raw["kind"] == "dinuc_shuffle").to_numpy()
     if dinuc.any():
         parts = raw["source"].str.extract(_SOURCE.pattern)
         fail(dinuc & parts["chrom"].isna().to_numpy(),
-             lambda i: f"expected source chrom:start-end#seed, found {raw['source'][i]!r}")  # fmt: skip
+             lambda i: f"expected source chrom:start-end#seed, found {_clip(raw['source'][i])}")  # fmt: skip
         span = parts["end"].astype(float) - parts["start"].astype(float)
         fail(dinuc & (span.to_numpy() != width), "source width differs from the window width")
     if sizes is not None:
         known = raw["chrom"].isin(list(sizes)).to_numpy()
-        fail(~known, lambda i: f"chromosome {raw['chrom'][i]!r} is not in the genome"
+        fail(~known, lambda i: f"chromosome {_clip(raw['chrom'][i])} is not in the genome"
              f"{_prefix_hint([raw['chrom'][i]], list(sizes))}")  # fmt: skip
         length = raw["chrom"].map(sizes).to_numpy(dtype=np.int64)
         fail(end > length, lambda i: f"window {raw['chrom'][i]}:{start[i]}-{end[i]} runs past the end of "

@@ -1,22 +1,35 @@
-"""Atomic writes: a file appears under its final name complete or not at all.
+"""Atomic writes, and the one reader of JSON intermediates.
 
 Every output of a stage is written to a temporary name in the same directory
 and renamed into place (rename is atomic on POSIX within one file system), so a
 killed job never leaves a half-written file that a rerun would trust.
+Temporary names carry the writer's host and PID (``.<name>.<host>-<pid>.<random>``):
+a SIGKILLed writer cannot remove its own, so the next write of the same path
+removes those whose writer is dead (:func:`remove_dead_temps`).
+:func:`read_json` turns every way a JSON file can be unreadable into an
+:class:`~bionas.errors.InputError` naming it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import pickle
+import re
+import shutil
+import socket
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bionas.errors import InputError
 
 
 @contextlib.contextmanager
@@ -31,7 +44,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    remove_dead_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -43,6 +57,67 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """Start of the name of a temporary file (or directory) that becomes ``path``.
+
+    ``.<name>.<host>-<pid>.``: hidden, and naming the writer, so that
+    :func:`remove_dead_temps` can tell a killed writer's leftovers from the
+    work of a live one.
+    """
+    return f".{Path(path).name}.{_HOST}-{os.getpid()}."
+
+
+def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` left by writers on this host that are dead.
+
+    A writer killed with SIGKILL leaves its temporary beside ``path`` (never
+    under the final name). Those of live processes and of other hosts (a
+    shared file system) are kept. Returns the removed paths.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"{re.escape(f'.{path.name}.{_HOST}-')}(\d+)\.[a-z0-9_]+(\..*)?")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host can still write.
+
+    A zombie (killed, not yet reaped by its parent: in a container whose init
+    does not reap, it stays one for ever) cannot, and counts as dead.
+    """
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or it just ended
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 @contextlib.contextmanager
@@ -83,3 +158,110 @@ def save_npz(path: str | os.PathLike, compresslevel: int = 1, **arrays: np.ndarr
             for name, array in arrays.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
                     np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
+
+
+#: what numpy and zipfile raise on a damaged archive (RuntimeError and its
+#: NotImplementedError: header flag bits saying "encrypted" or "patched data";
+#: TypeError: a member that is not an .npy)
+NPZ_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    KeyError,
+    RuntimeError,
+    TypeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    pickle.UnpicklingError,
+)
+
+
+def read_npz_member(npz: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    """Array ``key`` of an open ``.npz``, its header checked against the archive first.
+
+    Raises ValueError when the member is not an ``.npy`` or its header claims
+    more data than the archive holds (numpy would allocate it all first);
+    anything else of :data:`NPZ_ERRORS` on other damage.
+    """
+    name = f"{key}.npy" if f"{key}.npy" in npz.zip.namelist() else key
+    info = npz.zip.getinfo(name)
+    with npz.zip.open(info) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            shape, dtype = None, None
+    if shape is not None and not dtype.hasobject:
+        needed = math.prod(shape) * dtype.itemsize
+        if needed > info.file_size:
+            raise ValueError(
+                f"its header claims a {dtype} array of shape {shape} ({needed} bytes), "
+                f"the archive holds {info.file_size} bytes"
+            )
+    array = npz[key]
+    if not isinstance(array, np.ndarray):
+        raise ValueError("not an .npy array")
+    return array
+
+
+def read_json(path: str | os.PathLike, missing: str, invalid: str, damaged: str) -> Any:
+    """Parse a JSON file; InputError naming it when it is missing, unreadable or not JSON.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    missing : str
+        The message for a missing file (``"train result not found; run ..."``).
+    invalid : str
+        What a damaged file is not (``"not a valid train.json"``); the parser's
+        complaint follows in parentheses.
+    damaged : str
+        What to do about a damaged file (``"delete it and rerun `bionas train-child`"``).
+
+    A UTF-8 byte-order mark is skipped. Invalid UTF-8, a syntax error (its line
+    is given), a number with more digits than Python converts and nesting deeper
+    than the interpreter's recursion limit are all damage.
+    """
+    text = read_text(path, missing, invalid, then=damaged)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{invalid} ({err.msg} at column {err.colno}); {damaged}", path, line=err.lineno
+        ) from None
+    except ValueError:  # int() refuses numbers of more than sys.get_int_max_str_digits() digits
+        raise InputError(f"{invalid} (a number with too many digits); {damaged}", path) from None
+    except RecursionError:
+        raise InputError(f"{invalid} (nested too deeply); {damaged}", path) from None
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_text(path: str | os.PathLike, missing: str, unreadable: str, then: str = "") -> str:
+    """The UTF-8 text of ``path``, a byte-order mark skipped.
+
+    Raises :class:`~bionas.errors.InputError` naming the file: ``missing`` when
+    it does not exist; ``f"{unreadable} (reason); {then}"`` when it cannot be
+    read or is not UTF-8 (then with the line of the first bad byte).
+    """
+    then = f"; {then}" if then else ""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(missing, path) from None
+    except OSError as err:
+        raise InputError(f"{unreadable} ({err.strerror or err}){then}", path) from None
+    body = data[len(_BOM) :] if data.startswith(_BOM) else data
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{unreadable} (not UTF-8 text: {err.reason} at byte "
+            f"{err.start + len(data) - len(body)}){then}",
+            path,
+            line=body.count(b"\n", 0, err.start) + 1,
+        ) from None

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from bionas.errors import InputError
+from bionas.io import read_json, read_text
 
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "sigmoid", "tanh", "linear", "softplus", "swish")
 
@@ -402,12 +403,7 @@ def parse_space(obj: Any, source: str = "<space>", window: int | None = None) ->
 def load_space(path: str | PathLike, window: int | None = None) -> ModelSpace:
     """Read and validate a model-space YAML file (see :func:`parse_space`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("model-space file not found", path) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the model-space file: {err}", path) from None
+    text = read_text(path, "model-space file not found", "cannot read the model-space file")
     try:
         obj = yaml.safe_load(text)
     # PyYAML's constructors raise plain ValueError and friends on some bad scalars
@@ -430,24 +426,47 @@ def make_architecture(
     return {"step": step, "child": child, "layers": list(names), "id": space.architecture_id(names)}
 
 
-def _check_record(obj: Any, space: ModelSpace, path: Path, key: str | None) -> dict[str, Any]:
-    """Check one architecture record against the space: option names, step/child, id."""
+_ARCH_DAMAGED = (
+    "delete it and rerun the stage that wrote it (or fix it, if you wrote it by hand)"
+)
+
+
+def _check_record(obj: Any, space: ModelSpace, path: Path, prefix: str) -> dict[str, Any]:
+    """Check one architecture record against the space: option names, step/child, id.
+
+    ``prefix`` starts the keys errors name (``"[2]."`` for a record of a list).
+    """
     if not isinstance(obj, Mapping) or not isinstance(obj.get("layers"), list):
-        raise InputError("expected a JSON object with a 'layers' list of option names", path, key=key)
+        raise InputError(
+            f"expected a JSON object with a 'layers' list of option names; {_ARCH_DAMAGED}",
+            path,
+            key=f"{prefix}layers",
+        )
     if not all(isinstance(n, str) for n in obj["layers"]):
-        raise InputError("'layers' must hold option names (strings)", path, key=key or "layers")
+        raise InputError(
+            f"'layers' must hold option names (strings); {_ARCH_DAMAGED}", path, key=f"{prefix}layers"
+        )
     for name in ("step", "child"):
         value = obj.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise InputError(f"{name!r} must be an integer or null, got {value!r}", path, key=key)
-    space.encode(obj["layers"], path=path)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise InputError(
+                f"{name!r} must be an integer >= 0 or null, got {value!r}; {_ARCH_DAMAGED}",
+                path,
+                key=f"{prefix}{name}",
+            )
+    try:
+        space.encode(obj["layers"], path=path)
+    except InputError as err:
+        raise InputError(
+            f"{err.message}; {_ARCH_DAMAGED}", path, key=f"{prefix}{err.key or 'layers'}"
+        ) from None
     expected = space.architecture_id(obj["layers"])
     if obj.get("id") not in (None, expected):
         raise InputError(
             "the architecture id does not match its layers in this model space "
-            "(it was written for another space or edited by hand)",
+            f"(it was written for another space or edited by hand); {_ARCH_DAMAGED}",
             path,
-            key=key or "id",
+            key=f"{prefix}id",
         )
     return {
         "step": obj.get("step"),
@@ -465,16 +484,12 @@ def read_architecture(
     The file holds one record or a list of them (a step's ``proposals.json``);
     ``index`` picks one of a list (optional when the list holds one record).
     """
-    path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError("architecture file not found", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"not a valid architecture JSON ({err}); delete it and rerun the stage that wrote it",
-            path,
-        ) from None
+    obj = read_json(
+        path,
+        missing="architecture file not found",
+        invalid="not a valid architecture JSON",
+        damaged=_ARCH_DAMAGED,
+    )
     if isinstance(obj, list):
         if index is None:
             if len(obj) != 1:
@@ -486,7 +501,7 @@ def read_architecture(
             raise InputError(
                 f"--index {index} is out of range: the file holds {len(obj)} architectures", path
             )
-        return _check_record(obj[index], space, path, key=f"[{index}]")
+        return _check_record(obj[index], space, Path(path), prefix=f"[{index}].")
     if index not in (None, 0):
         raise InputError(f"--index {index} given, but the file holds one architecture", path)
-    return _check_record(obj, space, path, key=None)
+    return _check_record(obj, space, Path(path), prefix="")

@@ -59,12 +59,9 @@ import json
 import logging
 import math
 import os
-import pickle
 import shutil
 import tempfile
 import time
-import zipfile
-import zlib
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from os import PathLike
@@ -76,6 +73,7 @@ import numpy as np
 from bionas import __version__
 from bionas.builder import build_model, count_params
 from bionas.errors import InputError
+from bionas.io import NPZ_ERRORS, read_json, read_npz_member, remove_dead_temps, temp_prefix
 from bionas.metrics import evaluate
 from bionas.space import ModelSpace
 
@@ -162,17 +160,6 @@ def file_sha256(path: str | PathLike) -> str:
     return digest.hexdigest()
 
 
-_NPZ_ERRORS = (
-    ValueError,
-    OSError,
-    EOFError,
-    KeyError,
-    zipfile.BadZipFile,
-    zlib.error,
-    pickle.UnpicklingError,
-)
-
-
 def load_tensors(path: str | PathLike) -> Tensors:
     """Read and check one split written by ``bionas encode``.
 
@@ -188,7 +175,7 @@ def load_tensors(path: str | PathLike) -> Tensors:
     try:
         sha = file_sha256(path)
         npz = np.load(path, allow_pickle=False)
-    except _NPZ_ERRORS as err:
+    except NPZ_ERRORS as err:
         raise InputError(f"not a readable .npz ({err}); {_RERUN}", path) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise InputError(f"not an .npz archive of named arrays; {_RERUN}", path)
@@ -202,10 +189,16 @@ def load_tensors(path: str | PathLike) -> Tensors:
                     key=key,
                 )
             try:
-                arrays[key] = npz[key]
-            except _NPZ_ERRORS as err:
+                arrays[key] = read_npz_member(npz, key)
+            except NPZ_ERRORS as err:
                 raise InputError(
                     f"cannot read the array ({err}); {_RERUN}", path, key=key
+                ) from None
+            except MemoryError as err:
+                raise InputError(
+                    f"the array does not fit in memory ({err}); if the file is damaged, {_RERUN}",
+                    path,
+                    key=key,
                 ) from None
     X, y, tasks, regions = arrays["X"], arrays["y"], arrays["tasks"], arrays["regions"]
 
@@ -225,9 +218,12 @@ def load_tensors(path: str | PathLike) -> Tensors:
         raise bad("y", "labels must be 0 or 1")
     if tasks.dtype.kind not in "US" or tasks.shape != (y.shape[1],):
         raise bad("tasks", f"expected {y.shape[1]} task names, got {tasks.dtype} {tasks.shape}")
-    if regions.shape != (n,):
-        raise bad("regions", f"expected {n} region names, got shape {regions.shape}")
-    names = tuple(t.decode() if isinstance(t, bytes) else str(t) for t in tasks.tolist())
+    if regions.dtype.kind not in "US" or regions.shape != (n,):
+        raise bad("regions", f"expected {n} region names, got {regions.dtype} {regions.shape}")
+    try:
+        names = tuple(t.decode() if isinstance(t, bytes) else str(t) for t in tasks.tolist())
+    except UnicodeDecodeError as err:
+        raise bad("tasks", f"task names must be UTF-8 text ({err})") from None
     if len(set(names)) != len(names):
         raise bad("tasks", f"task names repeat: {', '.join(names)}")
     return Tensors(path=path, X=X, y=y, tasks=names, sha256=sha)
@@ -615,14 +611,17 @@ def cache_store(
 ) -> None:
     """Add an entry: written in a temporary directory, then renamed to ``cache_dir/key``.
 
-    If another job stored the same key first, its entry is kept.
+    If another job stored the same key first, its entry is kept. Temporary
+    directories of this key left by killed jobs (dead PIDs of this host) are
+    removed first.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / key
+    remove_dead_temps(final)  # left by a job killed while storing this key
     if final.exists():
         return
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final), dir=cache_dir))
     try:
         if model_path is not None:
             shutil.copyfile(model_path, tmp / MODEL_FILE)
@@ -663,40 +662,93 @@ TRAIN_KEYS = (
 )
 
 
-def read_train_result(path: str | Path) -> dict[str, Any]:
-    """Read and check a ``train.json``; InputError naming the file on any defect."""
-    path = Path(path)
+def _train_number(v: Any, low: float | None = None, high: float | None = None) -> bool:
+    """A finite JSON number (not a bool) within ``[low, high]``."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            "train result not found; run `bionas train-child` to write it", path
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"not a valid train.json ({err}); {RERUN_TRAIN_CHILD}", path) from None
+        x = float(v)
+    except OverflowError:  # an int beyond float's range
+        return False
+    return math.isfinite(x) and (low is None or x >= low) and (high is None or x <= high)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _file_name(v: Any) -> bool:
+    """A plain file name (the model beside train.json), nothing that leads elsewhere."""
+    return (
+        isinstance(v, str)
+        and v not in ("", ".", "..")
+        and not any(c in v for c in "/\\")
+        and v.isprintable()
+    )
+
+
+#: key of train.json -> (check, what it must be); what child_record writes
+_TRAIN_CHECKS: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: v in ("ok", "failed"), "'ok' or 'failed'"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "layers": (
+        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+        "a list of option names",
+    ),
+    "id": (lambda v: isinstance(v, str), "a string"),
+    "step": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
+    "child": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
+    "val_loss": (lambda v: v is None or _train_number(v), "a finite number or null"),
+    "val_auroc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
+    "val_auprc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
+    "epochs": (_count, "an integer >= 0"),
+    "seconds": (lambda v: _train_number(v, 0), "a finite number >= 0"),
+    "params": (_count, "an integer >= 0"),
+    "cached": (lambda v: isinstance(v, bool), "true or false"),
+    "model": (lambda v: v is None or _file_name(v), "a file name beside train.json or null"),
+}
+
+
+def read_train_result(path: str | Path) -> dict[str, Any]:
+    """Read and check a ``train.json`` (see :func:`child_record`).
+
+    Raises :class:`InputError` naming the file, and the key, when it is
+    missing, not JSON, lacks a key or holds a value child_record would not
+    write (an ``ok`` child needs a finite ``val_loss`` and a ``model``).
+    """
+    path = Path(path)
+    record = read_json(
+        path,
+        missing="train result not found; run `bionas train-child` to write it",
+        invalid="not a valid train.json",
+        damaged=RERUN_TRAIN_CHILD,
+    )
     if not isinstance(record, dict):
         raise InputError(f"expected a JSON object; {RERUN_TRAIN_CHILD}", path)
     for key in TRAIN_KEYS:
         if key not in record:
             raise InputError(f"missing key {key!r}; {RERUN_TRAIN_CHILD}", path, key=key)
-    if record["status"] not in ("ok", "failed"):
-        raise InputError(
-            f"status must be 'ok' or 'failed', got {record['status']!r}; {RERUN_TRAIN_CHILD}",
-            path,
-            key="status",
-        )
+        check, expected = _TRAIN_CHECKS[key]
+        if not check(record[key]):
+            raise InputError(
+                f"{key!r} must be {expected}, got {_shown(record[key])}; {RERUN_TRAIN_CHILD}",
+                path,
+                key=key,
+            )
     if record["status"] == "ok":
-        if not isinstance(record["model"], str) or not record["model"]:
-            raise InputError(f"an ok child needs a model path; {RERUN_TRAIN_CHILD}", path, key="model")
-        value = record["val_loss"]
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-        ):
-            raise InputError(f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss")
-    if not isinstance(record["layers"], list) or not all(
-        isinstance(n, str) for n in record["layers"]
-    ):
-        raise InputError(f"'layers' must be a list of option names; {RERUN_TRAIN_CHILD}", path, key="layers")
+        if record["model"] is None:
+            raise InputError(f"an ok child needs a model file; {RERUN_TRAIN_CHILD}", path, key="model")
+        if record["val_loss"] is None:
+            raise InputError(
+                f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss"
+            )
     return record
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a value can be a whole file)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than repr converts
+        return "a huge integer"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,21 +1,27 @@
-"""The whole workflow on the tiny scenario: search, final model, resume after SIGKILL,
-and re-scoring without retraining when Lambda changes."""
+"""The whole workflow on the tiny scenario: search, final model, resume after SIGKILLs
+at random moments, and re-scoring without retraining when Lambda changes."""
 
 from __future__ import annotations
 
 import json
-import os
+import random
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import SNAKEFILE, finished_tiny_run, load_case, snakemake
+from workflow_helpers import (
+    compare_results,
+    finished_tiny_run,
+    kill_run,
+    load_case,
+    snakemake,
+    snakemake_command,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -58,56 +64,68 @@ def test_search_and_final_model(finished):
 
 
 def _mtimes(workdir: Path) -> dict[str, float]:
+    """Modification times of every trained child's and final replicate's train.json."""
     return {
         str(p.relative_to(workdir)): p.stat().st_mtime_ns
-        for p in workdir.glob(f"{RUN}/search/step_*/child_*/train.json")
+        for pattern in ("search/step_*/child_*", "final/replicate_*")
+        for p in workdir.glob(f"{RUN}/{pattern}/train.json")
     }
 
 
-def test_resume_after_sigkill_gives_the_same_result(finished, tmp_path):
-    """SIGKILL snakemake and its jobs mid-search; the same command finishes the search
-    without retraining finished children, and the result equals the uninterrupted run."""
+def _finished_jobs(workdir: Path) -> int:
+    """Jobs Snakemake has finished so far (each writes its benchmark when it ends)."""
+    return sum(1 for _ in (workdir / "benchmarks").rglob("*.tsv"))
+
+
+#: Kill points of the resume test: after how many finished jobs (of the 23 with a
+#: benchmark) snakemake and its jobs are killed, drawn with this seed.
+KILL_SEED, KILLS = 20261128, 3
+
+
+def test_resume_after_sigkills_at_random_moments_gives_the_same_result(finished, tmp_path):
+    """SIGKILL snakemake and all its jobs at seeded random moments of one run, rerunning
+    the same command after each kill; the last run finishes without retraining any child
+    that had finished, and every output equals the uninterrupted run's (as in
+    test_workflow_reruns: wall times and cache hits aside, to the last bit).
+
+    A moment is a seeded number of finished jobs plus a seeded delay of up to 1.5 s, so
+    that the kills fall in different stages whatever the speed of the machine."""
     config = load_case("tiny")
-    first = snakemake(tmp_path, config, "--dry-run")  # writes config.yaml
-    assert first.returncode == 0, first.stderr
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
-        "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
-    ]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    target = tmp_path / RUN / "search/step_001/child_00/metrics.json"
-    deadline = time.monotonic() + 600
-    try:
-        while not target.exists():
+    write_config(tmp_path, config)
+    cmd, env = snakemake_command(tmp_path, "--cores", "2")
+    rng = random.Random(KILL_SEED)
+    thresholds = sorted(rng.sample(range(1, 21), KILLS))
+    trained: dict[str, float] = {}
+    points = []
+    for threshold in thresholds:
+        delay = rng.uniform(0.0, 1.5)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 600
+            while _finished_jobs(tmp_path) < threshold:
+                assert proc.poll() is None, f"the run ended before {threshold} jobs had finished"
+                assert time.monotonic() < deadline, "the run never reached the kill point"
+                time.sleep(0.05)
+            time.sleep(delay)
             assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run never reached the kill point"
-            time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not (tmp_path / RUN / "final/summary.json").exists()
-    before = _mtimes(tmp_path)
-    assert before, "no child had finished before the kill"
+        finally:
+            kill_run(proc, tmp_path)
+        points.append(f"after {threshold} jobs + {delay:.1f} s: {_finished_jobs(tmp_path)} done")
+        trained.update(_mtimes(tmp_path))
+    assert not (tmp_path / RUN / "report/index.html").exists(), points
 
     resumed = snakemake(tmp_path, config, "--cores", "2")
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     after = _mtimes(tmp_path)
-    for path, mtime in before.items():
+    for path, mtime in trained.items():
         # A child whose job was cut between writing train.json and Snakemake recording
         # it as complete is rerun, but from the cache: it is never trained twice.
         record = json.loads((tmp_path / path).read_text())
-        assert after[path] == mtime or record["cached"], f"{path} was trained again"
-    # Equal to the uninterrupted run except for which rows came from the cache.
-    pd.testing.assert_frame_equal(
-        _history(tmp_path).drop(columns="cached"), _history(finished).drop(columns="cached")
-    )
-    a = json.loads((tmp_path / RUN / "final/summary.json").read_text())
-    b = json.loads((finished / RUN / "final/summary.json").read_text())
-    assert a == b
+        assert after[path] == mtime or record["cached"], f"{path} was trained again ({points})"
+    assert compare_results(tmp_path, finished) == [], points
 
 
 def test_lambda_change_rescores_without_retraining(finished, tmp_path):

@@ -33,10 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bionas.final import evaluate_replicates
-    from bionas.train import configure_tensorflow, read_train_result
+    from bionas.train import read_train_result
 
-    configure_tensorflow(args.threads, seed=0)
-    result = evaluate_replicates(args.results, args.test)
+    result = evaluate_replicates(args.results, args.test, threads=args.threads)
     chosen_path = Path(args.results[result.chosen])
     record = read_train_result(chosen_path)
     with atomic_path(args.out_model) as tmp:

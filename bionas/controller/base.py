@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.io import save_npz, write_json
+from bionas.io import NPZ_ERRORS, read_json, read_npz_member, save_npz, write_json
 from bionas.space import ModelSpace
 
 STATE_FILE = "state.json"
@@ -58,8 +58,14 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def finite_number(v: Any) -> bool:
+    """A finite JSON number, not a bool (an int beyond float's range is not one)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def positive_int(v: Any) -> bool:
@@ -67,16 +73,16 @@ def positive_int(v: Any) -> bool:
 
 
 def positive_number(v: Any) -> bool:
-    return _is_number(v) and v > 0
+    return finite_number(v) and v > 0
 
 
 def non_negative_number(v: Any) -> bool:
-    return _is_number(v) and v >= 0
+    return finite_number(v) and v >= 0
 
 
 def unit_interval(v: Any) -> bool:
     """A number in [0, 1)."""
-    return _is_number(v) and 0 <= v < 1
+    return finite_number(v) and 0 <= v < 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,18 +159,13 @@ def read_state_json(directory: str | PathLike) -> dict[str, Any]:
     """Read and structurally check ``state.json`` in ``directory``."""
     directory = Path(directory)
     path = directory / STATE_FILE
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"no controller state here (expected {STATE_FILE}; write one with "
-            "`bionas init-controller`)",
-            path,
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"not a valid controller state ({err}); {_delete_hint(directory)}", path
-        ) from None
+    obj = read_json(
+        path,
+        missing=f"no controller state here (expected {STATE_FILE}; write one with "
+        "`bionas init-controller`)",
+        invalid="not a valid controller state",
+        damaged=_delete_hint(directory),
+    )
     checks = {
         "format": lambda v: v == STATE_FORMAT,
         "version": lambda v: v == STATE_VERSION,
@@ -178,12 +179,14 @@ def read_state_json(directory: str | PathLike) -> dict[str, Any]:
         or (
             isinstance(v, dict)
             and isinstance(v.get("layers"), list)
-            and _is_number(v.get("reward"))
+            and finite_number(v.get("reward"))
         ),
         "extra": lambda v: isinstance(v, dict),
         "arrays": lambda v: v is None
         or (isinstance(v, dict) and isinstance(v.get("sha256"), str)
-            and isinstance(v.get("names"), list)),
+            and isinstance(v.get("names"), list) and all(isinstance(n, str) for n in v["names"])
+            and len(set(v["names"])) == len(v["names"])
+            and v.get("file", WEIGHTS_FILE) == WEIGHTS_FILE),
     }
     if not isinstance(obj, dict):
         raise InputError(f"not a controller state (a JSON object); {_delete_hint(directory)}", path)
@@ -205,6 +208,40 @@ def read_state_json(directory: str | PathLike) -> dict[str, Any]:
     return obj
 
 
+def _read_weights(path: Path, names: Sequence[str], hint: str) -> dict[str, np.ndarray]:
+    """The numeric arrays ``names`` of a state's ``weights.npz``, every float finite.
+
+    Raises :class:`InputError` naming the file (and the array) when it is not an
+    archive, lacks an array, or holds one that is damaged, not numeric or not
+    finite: a state whose checksum was fixed after an edit, or that a writer
+    with a bug saved, is never used. Controllers check dtypes and shapes in
+    their ``_check_loaded``.
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except NPZ_ERRORS as err:
+        raise InputError(f"cannot read the weights ({err}); {hint}", path) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise InputError(f"the weights are not an .npz archive of named arrays; {hint}", path)
+    arrays = {}
+    with npz:
+        for name in names:
+            if name not in npz.files:
+                raise InputError(f"the weights lack the array {name!r}; {hint}", path, key=name)
+            try:
+                array = read_npz_member(npz, name)
+            except (*NPZ_ERRORS, MemoryError) as err:
+                raise InputError(f"cannot read the array ({err}); {hint}", path, key=name) from None
+            if array.dtype.kind not in "biuf":
+                raise InputError(
+                    f"the array is {array.dtype}, expected numbers; {hint}", path, key=name
+                )
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise InputError(f"the array holds NaN or infinite values; {hint}", path, key=name)
+            arrays[name] = array
+    return arrays
+
+
 def check_settings(
     name: str, spec: Mapping[str, Setting], settings: Mapping[str, Any], source: str | None = None
 ) -> dict[str, Any]:
@@ -220,7 +257,7 @@ def check_settings(
     out = {}
     for key, s in spec.items():
         value = settings.get(key, s.default)
-        if isinstance(s.default, float) and _is_int(value):
+        if isinstance(s.default, float) and _is_int(value) and finite_number(value):
             value = float(value)
         if not s.check(value):
             raise InputError(
@@ -425,7 +462,7 @@ class Controller(ABC):
         arrays: dict[str, np.ndarray] = {}
         meta = obj["arrays"]
         if meta is not None:
-            weights = directory / meta.get("file", WEIGHTS_FILE)
+            weights = directory / WEIGHTS_FILE
             if not weights.is_file():
                 raise InputError(f"{weights.name} is missing; {hint}", path, key="arrays")
             if _sha256(weights) != meta["sha256"]:
@@ -434,11 +471,7 @@ class Controller(ABC):
                     f"(truncated or edited); {hint}",
                     weights,
                 )
-            try:
-                with np.load(weights, allow_pickle=False) as npz:
-                    arrays = {name: npz[name] for name in meta["names"]}
-            except (OSError, ValueError, KeyError) as err:
-                raise InputError(f"cannot read the weights ({err}); {hint}", weights) from None
+            arrays = _read_weights(weights, meta["names"], hint)
         state = ControllerState(
             controller=self.name,
             settings=settings,

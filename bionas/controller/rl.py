@@ -47,6 +47,7 @@ from bionas.controller.base import (
     ControllerState,
     Setting,
     derive_rng,
+    finite_number,
     non_negative_number,
     positive_int,
     positive_number,
@@ -275,7 +276,7 @@ class RLController(Controller):
         hint = f"delete {path.parent} and rerun the stage that wrote it"
         for key in ("baseline", "reward_var"):
             v = state.extra.get(key)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+            if v is not None and not finite_number(v):
                 raise InputError(f"invalid {key} {v!r}; {hint}", path, key=f"extra.{key}")
         if (state.extra.get("baseline") is None) != (state.extra.get("reward_var") is None):
             raise InputError(f"baseline and reward_var must both be set or unset; {hint}", path)
@@ -283,9 +284,14 @@ class RLController(Controller):
             self.space.option_counts, self.settings["lstm_units"], self.settings["embedding_dim"]
         )
         got = {k: tuple(v.shape) for k, v in state.arrays.items()}
-        if got != expected:
+        # Adam's iteration count is an integer >= 0; every other array float32
+        if got != expected or not all(
+            (v.dtype.kind in "iu" and int(v) >= 0) if k == "adam_000" else v.dtype == np.float32
+            for k, v in state.arrays.items()
+        ):
             raise InputError(
-                f"the weights do not fit this controller's policy (settings or space differ); {hint}",
+                "the weights do not fit this controller's policy (its shapes and dtypes; "
+                f"settings or space differ); {hint}",
                 path,
                 key="arrays",
             )

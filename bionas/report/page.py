@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ import yaml
 
 from bionas import __version__
 from bionas.errors import InputError
+from bionas.io import read_json
 from bionas.report import html as H
 from bionas.report import plots
 
@@ -73,12 +75,12 @@ class ReportInputs:
 
 
 def _read_json(path: Path, producer: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"file not found; run `{producer}` to write it", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"not valid JSON ({err}); rerun `{producer}`", path) from None
+    obj = read_json(
+        path,
+        missing=f"file not found; run `{producer}` to write it",
+        invalid="not valid JSON",
+        damaged=f"rerun `{producer}`",
+    )
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object; rerun `{producer}`", path)
     return obj
@@ -103,7 +105,8 @@ def _read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             tasks = [str(t) for t in npz["tasks"].tolist()]
     except FileNotFoundError:
         raise InputError("file not found; run `bionas evaluate` to write it", path) from None
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile, zlib.error) as err:
+        # TypeError: np.load gave a plain array (an .npy), not an archive of named arrays
         raise InputError(f"unreadable predictions ({err}); rerun `bionas evaluate`", path) from None
     if y_true.ndim != 2 or y_true.shape != y_score.shape or y_true.shape[1] != len(tasks):
         raise InputError(

@@ -11,6 +11,10 @@ from bionas.config import load_schema, validate_config
 from bionas.errors import InputError
 
 _CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
+if workflow.config_settings.config:
+    # Snakemake reads nested --config values (search={...}) as strings: say where
+    # the value may have come from.
+    _CONFIG_SOURCE += " with --config " + " ".join(sorted(workflow.config_settings.config))
 try:
     config.update(
         validate_config(
