@@ -1,12 +1,12 @@
 """Build the gold-standard results table for `bench/replay.py` with the real workflow.
 
 Runs the workflow on the demo data with the `grid` controller over
-`bench/data/small_space.yaml` (every architecture once per run) for several
+`bench/data/space.yaml` (every architecture once per run) for several
 training seeds, and stacks the runs' histories into one results table with a
 `replicate` column: `bench/data/results.tsv`. Each row is a real trained and
 scored child, so the table is a faithful "mock black box" for replay.
 
-    python bench/build_table.py [--replicates 3] [--cores 2] [--epochs 15]
+    python bench/build_table.py [--replicates 2] [--cores 2] [--epochs 15]
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SPACE = ROOT / "bench" / "data" / "small_space.yaml"
+SPACE = ROOT / "bench" / "data" / "space.yaml"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--replicates", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "data" / "results.tsv")

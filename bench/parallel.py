@@ -80,6 +80,24 @@ def explain(work: Path, steps: int, children: int, total: float) -> None:
           f"{child_sum / makespan:.2f}x on the children alone)")
 
 
+def slower(base: Path, steps: int, children: int) -> None:
+    """How much longer the same children took when two ran at once.
+
+    Training is deterministic, so both runs train the same epochs: a longer
+    wall time on 2 cores is contention (shared caches, memory, the disk when
+    two jobs import TensorFlow from a cold page cache), not more work.
+    """
+    def total(work: Path) -> float:
+        return sum(
+            job_seconds(work, "train_child", f"step_{s:03d}/child_{k:02d}")
+            for s in range(1, steps + 1) for k in range(children)
+        )
+
+    one, two = total(base / "cores1"), total(base / "cores2")
+    print(f"train_child wall time summed: {one:.1f} s with --cores 1, {two:.1f} s with --cores 2 "
+          f"({100 * (two / one - 1):+.0f}% from running two at once)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
@@ -120,6 +138,7 @@ def main() -> int:
     print(f"search: {args.steps} steps x {args.children} children, {epochs}")
     print(f"speed-up --cores 2 over --cores 1: {speedup:.2f}x (target >= 1.7x)")
     explain(base / "cores1", args.steps, args.children, times[1])
+    slower(base, args.steps, args.children)
     print(f"identical histories: {a == b}")
     print("PASS" if speedup >= 1.7 and a == b else "FAIL")
     if not args.keep:

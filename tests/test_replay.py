@@ -254,3 +254,18 @@ def test_every_option_combination_of_the_table_is_used():
     df = table_frame(replicates=1)
     combos = set(map(tuple, df[list(LAYERS)].to_numpy()))
     assert combos == set(itertools.product(*(layer.option_names for layer in SPACE.layers)))
+
+
+def test_the_benchmark_table_covers_its_space():
+    """bench/replay.py's gold standard: every architecture of bench/data/space.yaml,
+    trained at least twice, readable as a results table of that space."""
+    from pathlib import Path
+
+    from bionas.space import load_space
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "data"
+    space = load_space(bench / "space.yaml")
+    table = read_table(bench / "results.tsv", space)
+    assert set(table.rows) == set(space.architectures())
+    assert min(len(r.val_loss) for r in table.rows.values()) >= 2
+    assert space.size > 100  # more than the largest budget of the benchmark
