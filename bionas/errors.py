@@ -48,3 +48,16 @@ class InputError(Exception):
         if self.key is not None:
             where = f"{where} [{self.key}]" if where else f"[{self.key}]"
         return f"{where}: {self.message}" if where else self.message
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters.
+
+    A user's value can be a whole line or file; an int of more digits than
+    ``repr`` converts is named instead of shown.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a huge integer"
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} ({len(str(value))} characters)"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from bionas.errors import InputError
+from bionas.errors import InputError, shown
 from bionas.io import atomic_open, read_json
 from bionas.space import ModelSpace
 
@@ -104,9 +104,9 @@ def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
             raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
         check, expected = checks[key]
         if not check(obj[key]):
-            shown = repr(obj[key])
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise InputError(f"{key!r} must be {expected}, got {shown}; {_RERUN}", path, key=key)
+            raise InputError(
+                f"{key!r} must be {expected}, got {shown(obj[key])}; {_RERUN}", path, key=key
+            )
     try:
         space.encode(obj["layers"], path=path)
     except InputError as err:

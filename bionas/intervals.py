@@ -21,6 +21,7 @@ Coordinates are 0-based, half-open.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
+from bionas.errors import shown as clipped
 
 if TYPE_CHECKING:
     from bionas.genome import Genome
@@ -196,18 +198,12 @@ class Prepared:
 _MAX_COORD = 2**62  # coordinates are stored as int64
 
 
-def _clip(value: object, limit: int = 60) -> str:
-    """``repr(value)`` of a user's text, cut to about ``limit`` characters for a message."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} ({len(str(value))} characters)"
-
-
 def _int_field(text: str, what: str, path: Path, number: int) -> int:
     # ASCII digits only: int() would also take '1_000' and non-ASCII digits
     if not _INTEGER.fullmatch(text):
-        raise InputError(f"{what} must be an integer, found {_clip(text)}", path=path, line=number)
+        raise InputError(f"{what} must be an integer, found {clipped(text)}", path=path, line=number)
     if len(text.lstrip("+-").lstrip("0")) > 20:  # int() refuses more than 4300 digits
-        raise InputError(f"{what} is too large, found {_clip(text)}", path=path, line=number)
+        raise InputError(f"{what} is too large, found {clipped(text)}", path=path, line=number)
     value = int(text)
     if value < 0:
         raise InputError(f"{what} must not be negative, found {value}", path=path, line=number)
@@ -260,7 +256,7 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
         if len(fields) >= 10 and fields[9].strip() not in ("-1", "", "."):
             if not _INTEGER.fullmatch(fields[9].strip()):
                 raise InputError(
-                    f"narrowPeak summit (column 10) must be an integer offset, found {_clip(fields[9])}",
+                    f"narrowPeak summit (column 10) must be an integer offset, found {clipped(fields[9])}",
                     path=path,
                     line=number,
                 )
@@ -310,7 +306,7 @@ def check_chromosomes(
         return
     missing = list(dict.fromkeys(peaks.intervals.chrom[~present].tolist()))
     first = int(peaks.line[~present][0])
-    shown = ", ".join(m if len(m) <= 60 else _clip(m) for m in missing[:8])
+    shown = ", ".join(m if len(m) <= 60 else clipped(m) for m in missing[:8])
     shown += f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     where = f" {genome_path}" if genome_path else ""
     raise InputError(
@@ -1013,12 +1009,12 @@ class WindowTable:
     width: int
 
 
-def _read_windows_text(path: Path, header: list[str], tasks: list[str]):
-    """Parse a windows table as text, raising InputError at its first malformed line."""
+def _read_windows_text(path: Path, text: str, header: list[str], tasks: list[str]):
+    """Parse the ``text`` of windows table ``path``, raising InputError at its first malformed line."""
     try:
         raw = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-            encoding="utf-8-sig", engine="c",
+            io.StringIO(text), sep="\t", dtype=str, keep_default_na=False, na_filter=False,
+            skip_blank_lines=False, engine="c",
         )  # fmt: skip
     except pd.errors.ParserError as err:
         found = re.search(r"line (\d+)", str(err))
@@ -1075,9 +1071,8 @@ def read_windows(path: str | os.PathLike, sizes: dict[str, int] | None = None) -
 def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     from bionas.io import read_text
 
-    read_text(path, "windows table not found", "cannot read the windows table")  # UTF-8?
-    with open(path, encoding="utf-8-sig") as handle:
-        first = handle.readline().rstrip("\r\n")
+    text = read_text(path, "windows table not found", "cannot read the windows table")
+    first = text.split("\n", 1)[0].rstrip("\r")
     header = first.split("\t")
     if tuple(header[:6]) != WINDOW_COLUMNS or len(header) < 7:
         shown = " ".join(WINDOW_COLUMNS)
@@ -1100,12 +1095,11 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     types.update({t: np.float64 for t in tasks})
     try:  # fast path: a well-formed table parses with its types in one C pass
         raw = pd.read_csv(
-            path,
+            io.StringIO(text),
             sep="\t",
             dtype=types,
             na_filter=False,
             skip_blank_lines=False,
-            encoding="utf-8-sig",
             engine="c",
         )
         line = np.arange(len(raw)) + 2
@@ -1115,7 +1109,7 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     except (ValueError, TypeError, pd.errors.ParserError):
         typed = False
     if not typed:  # slow path: parse as text and name the first bad line
-        raw, line, start, end, labels = _read_windows_text(path, header, tasks)
+        raw, line, start, end, labels = _read_windows_text(path, text, header, tasks)
 
     def fail(mask, message) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -1127,7 +1121,7 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     start, end = start.astype(np.int64), end.astype(np.int64)
     fail(
         (start < 0) | (start >= end),
-        lambda i: f"bad interval {_clip(raw['chrom'][i])}:{start[i]}-{end[i]}",
+        lambda i: f"bad interval {clipped(raw['chrom'][i])}:{start[i]}-{end[i]}",
     )
     width = int(end[0] - start[0])
     fail(
@@ -1136,22 +1130,22 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     )
     fail(
         ~raw["split"].isin(SPLITS),
-        lambda i: f"split must be one of {', '.join(SPLITS)}, found {_clip(raw['split'][i])}",
+        lambda i: f"split must be one of {', '.join(SPLITS)}, found {clipped(raw['split'][i])}",
     )
     fail(
         ~raw["kind"].isin(KINDS),
-        lambda i: f"kind must be one of {', '.join(KINDS)}, found {_clip(raw['kind'][i])}",
+        lambda i: f"kind must be one of {', '.join(KINDS)}, found {clipped(raw['kind'][i])}",
     )
     dinuc = (raw["kind"] == "dinuc_shuffle").to_numpy()
     if dinuc.any():
         parts = raw["source"].str.extract(_SOURCE.pattern)
         fail(dinuc & parts["chrom"].isna().to_numpy(),
-             lambda i: f"expected source chrom:start-end#seed, found {_clip(raw['source'][i])}")  # fmt: skip
+             lambda i: f"expected source chrom:start-end#seed, found {clipped(raw['source'][i])}")  # fmt: skip
         span = parts["end"].astype(float) - parts["start"].astype(float)
         fail(dinuc & (span.to_numpy() != width), "source width differs from the window width")
     if sizes is not None:
         known = raw["chrom"].isin(list(sizes)).to_numpy()
-        fail(~known, lambda i: f"chromosome {_clip(raw['chrom'][i])} is not in the genome"
+        fail(~known, lambda i: f"chromosome {clipped(raw['chrom'][i])} is not in the genome"
              f"{_prefix_hint([raw['chrom'][i]], list(sizes))}")  # fmt: skip
         length = raw["chrom"].map(sizes).to_numpy(dtype=np.int64)
         fail(end > length, lambda i: f"window {raw['chrom'][i]}:{start[i]}-{end[i]} runs past the end of "

@@ -72,7 +72,7 @@ import numpy as np
 
 from bionas import __version__
 from bionas.builder import build_model, count_params
-from bionas.errors import InputError
+from bionas.errors import InputError, shown
 from bionas.io import NPZ_ERRORS, read_json, read_npz_member, remove_dead_temps, temp_prefix
 from bionas.metrics import evaluate
 from bionas.space import ModelSpace
@@ -731,7 +731,7 @@ def read_train_result(path: str | Path) -> dict[str, Any]:
         check, expected = _TRAIN_CHECKS[key]
         if not check(record[key]):
             raise InputError(
-                f"{key!r} must be {expected}, got {_shown(record[key])}; {RERUN_TRAIN_CHILD}",
+                f"{key!r} must be {expected}, got {shown(record[key])}; {RERUN_TRAIN_CHILD}",
                 path,
                 key=key,
             )
@@ -744,11 +744,3 @@ def read_train_result(path: str | Path) -> dict[str, Any]:
             )
     return record
 
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters (a value can be a whole file)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int of more digits than repr converts
-        return "a huge integer"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
