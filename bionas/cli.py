@@ -66,9 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     Called as the program (``argv`` None) after a stage that imported
     TensorFlow, the process ends with ``os._exit`` once every output is closed
     and renamed: TensorFlow's interpreter shutdown costs 1.5-2 s per job and
-    a search runs hundreds of jobs.
+    a search runs hundreds of jobs. With ``$BIONAS_WORKER`` set, the commands
+    that import TensorFlow run in that warm worker instead (:mod:`bionas.worker`).
     """
-    status = _main(argv)
+    status = None
+    if argv is None and os.environ.get("BIONAS_WORKER"):
+        from bionas import worker
+
+        names = [a for a in sys.argv[1:] if not a.startswith("-")]
+        if names and names[0] in worker.COMMANDS:
+            status = worker.run_remote(sys.argv[1:])
+    if status is None:
+        status = _main(argv)
     if argv is None and "tensorflow" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -58,6 +58,14 @@ def test_search_and_final_model(finished):
     for step in range(1, STEPS + 1):
         assert (finished / f"logs/update_controller/tiny/tiny/step_{step:03d}.log").exists()
         assert (finished / f"benchmarks/train_child/tiny/tiny/step_{step:03d}/child_00.tsv").exists()
+    # The TensorFlow jobs ran in the run's warm worker, which ended with the run.
+    child_logs = list((finished / "logs/train_child/tiny/tiny").rglob("*.log"))
+    assert len(child_logs) == STEPS * CHILDREN
+    for log in child_logs:
+        assert "bionas worker: ran in process" in log.read_text(), log
+    served = (finished / "logs/worker.log").read_text()
+    assert "jobs served, ending" in served
+    assert not Path(served.split(" ready on ")[1].split()[0]).exists()  # socket removed
     # Nothing left to do, and no stale run record.
     again = snakemake(finished, load_case("tiny"), "--cores", "2", "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -38,14 +38,37 @@ if workflow.is_main_process:
     _RUN_RECORD = register_run(".snakemake")
 
 
-onsuccess:
+# Local runs: one warm worker runs the TensorFlow jobs (bionas/worker.py); it
+# ends with this Snakemake process even when that is killed.
+_WORKER = None
+
+
+onstart:
+    global _WORKER
+    if config["training"]["warm_worker"] and workflow.local_exec and sys.platform == "linux":
+        import os
+
+        from bionas import worker
+
+        _WORKER = worker.start("logs/worker.log")
+        os.environ[worker.ENV] = _WORKER[1]
+
+
+def _end_run():
+    if _WORKER is not None:
+        from bionas import worker
+
+        worker.stop(*_WORKER)
     if _RUN_RECORD is not None:
         release_run(_RUN_RECORD)
+
+
+onsuccess:
+    _end_run()
 
 
 onerror:
-    if _RUN_RECORD is not None:
-        release_run(_RUN_RECORD)
+    _end_run()
 
 
 # The CLI of the Python that runs Snakemake, so jobs use the same installation.
