@@ -60,6 +60,11 @@ def _load(module: str):
     return importlib.import_module(f"bionas.commands.{module}")
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``bionas`` CLI; return the exit status (0 ok, 2 bad input).
 
@@ -73,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and os.environ.get("BIONAS_WORKER"):
         from bionas import worker
 
-        names = [a for a in sys.argv[1:] if not a.startswith("-")]
-        if names and names[0] in worker.COMMANDS:
+        if _command(sys.argv[1:]) in worker.COMMANDS:
             status = worker.run_remote(sys.argv[1:])
     if status is None:
         status = _main(argv)
@@ -94,12 +98,11 @@ def _main(argv: list[str] | None) -> int:
     top = build_parser()
     # Parse only the global options and the subcommand name first, then let the
     # subcommand's own parser (built after a lazy import) read the rest.
-    names = [a for a in argv if not a.startswith("-")]
-    if not names or names[0] not in COMMANDS:
+    name = _command(argv)
+    if name not in COMMANDS:
         args = top.parse_args(argv)
         top.print_help()
         return 0 if args.command is None and not argv else 2
-    name = names[0]
     index = argv.index(name)
     global_args, rest = argv[:index], argv[index + 1 :]
     gargs = top.parse_args([*global_args])

@@ -159,7 +159,6 @@ def run_remote(argv: list[str]) -> int | None:
 
 def _trainer(conn: socket.socket, worker_env: dict[str, str]) -> None:
     """In the forked process: take over the job, run its command, report, exit."""
-    status = 1
     try:
         request, fds = _receive(conn, with_fds=3)
         if request is None or len(fds) != 3:

@@ -97,6 +97,19 @@ def trainers_of(worker_pid: int) -> list[int]:
     return found
 
 
+def long_training(inputs: Path, out: Path, worker_pid: int, path: str):
+    """Start a 2000-epoch job through the worker; ``(job, its trainers)`` once it trains."""
+    argv = child_args(inputs, out, "--patience", "0")
+    argv[argv.index("--epochs") + 1] = "2000"
+    started = job(argv, path)
+    deadline = time.monotonic() + 60
+    while not (trainers := trainers_of(worker_pid)):
+        assert time.monotonic() < deadline, "no trainer started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the training
+    return started, trainers
+
+
 def test_a_child_trained_in_the_worker_equals_one_trained_by_its_own_process(inputs, running):
     _proc, path = running
     rc, err = finish(job(child_args(inputs, inputs / "warm", "--threads", "1"), path))
@@ -133,14 +146,7 @@ def test_without_a_reachable_worker_the_job_runs_itself(inputs, tmp_path):
 def test_a_killed_job_takes_its_trainer_with_it(inputs, running, tmp_path):
     proc, path = running
     out = tmp_path / "out"
-    argv = child_args(inputs, out, "--patience", "0")
-    argv[argv.index("--epochs") + 1] = "2000"
-    started = job(argv, path)
-    deadline = time.monotonic() + 60
-    while not (trainers := trainers_of(proc.pid)):
-        assert time.monotonic() < deadline, "no trainer started"
-        time.sleep(0.05)
-    time.sleep(1.0)  # inside the training
+    started, trainers = long_training(inputs, out, proc.pid, path)
     os.killpg(started.pid, signal.SIGKILL)
     started.wait()
     deadline = time.monotonic() + 10
@@ -156,14 +162,7 @@ def test_a_killed_job_takes_its_trainer_with_it(inputs, running, tmp_path):
 
 def test_sigterm_to_the_job_reaches_its_trainer(inputs, running, tmp_path):
     proc, path = running
-    argv = child_args(inputs, tmp_path / "out", "--patience", "0")
-    argv[argv.index("--epochs") + 1] = "2000"
-    started = job(argv, path)
-    deadline = time.monotonic() + 60
-    while not (trainers := trainers_of(proc.pid)):
-        assert time.monotonic() < deadline, "no trainer started"
-        time.sleep(0.05)
-    time.sleep(1.0)
+    started, trainers = long_training(inputs, tmp_path / "out", proc.pid, path)
     started.send_signal(signal.SIGTERM)
     rc, _err = finish(started)
     assert rc != 0
