@@ -1,12 +1,15 @@
 """Build the gold-standard results table for `bench/replay.py` with the real workflow.
 
-Runs the workflow on the demo data with the `grid` controller over
-`bench/data/space.yaml` (every architecture once per run) for several
-training seeds, and stacks the runs' histories into one results table with a
-`replicate` column: `bench/data/results.tsv`. Each row is a real trained and
-scored child, so the table is a faithful "mock black box" for replay.
+Runs the workflow on the demo data with the `grid` controller over a model
+space (default: the product's own, `config/model_space.yaml`; every
+architecture once per run) for several training seeds, and stacks the runs'
+histories into one results table with a `replicate` column:
+`bench/data/results.tsv`, with the space copied beside it as
+`bench/data/space.yaml` so that the two stay a pair. Each row is a real
+trained and scored child, so the table is a faithful "mock black box" for
+replay.
 
-    python bench/build_table.py [--replicates 2] [--cores 2] [--epochs 15]
+    python bench/build_table.py [--space YAML] [--replicates 3] [--cores 2] [--epochs 15]
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SPACE = ROOT / "bench" / "data" / "space.yaml"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=2)
+    parser.add_argument("--space", type=Path, default=ROOT / "config" / "model_space.yaml")
+    parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "data" / "results.tsv")
@@ -37,7 +40,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from bionas.space import load_space
 
-    space = load_space(SPACE)
+    space = load_space(args.space)
     children = 4 if space.size % 4 == 0 else 1
     steps = space.size // children
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bionas-table-"))
@@ -48,7 +51,7 @@ def main() -> int:
         config = dict(base)
         config["run"] = f"grid_seed{replicate + 1}"
         config["search"] = {
-            "space": str(SPACE),
+            "space": str(args.space.resolve()),
             "controller": "grid",
             "steps": steps,
             "children_per_step": children,
@@ -74,6 +77,12 @@ def main() -> int:
     out = pd.concat(tables, ignore_index=True)[columns]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, sep="\t", index=False)
+    copy = args.out.parent / "space.yaml"
+    if copy.resolve() != args.space.resolve():
+        copy.write_text(
+            f"# The space of {args.out.name} (a copy of {args.space.name}, written by "
+            f"bench/build_table.py).\n{args.space.read_text()}"
+        )
     print(f"wrote {len(out)} rows ({space.size} architectures x {args.replicates}) to {args.out}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)

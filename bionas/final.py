@@ -78,7 +78,7 @@ def evaluate_replicates(
     with ``threads``, when given), so a bad file fails fast and quietly.
     """
     from bionas.metrics import evaluate
-    from bionas.train import configure_tensorflow, load_tensors
+    from bionas.train import batches, configure_tensorflow, load_tensors
 
     records = [read_train_result(p) for p in result_paths]
     ids = {r["id"] for r in records}
@@ -104,6 +104,7 @@ def evaluate_replicates(
         configure_tensorflow(threads, seed=0)
 
     import keras
+    import tensorflow as tf
 
     rows: list[dict[str, Any]] = []
     chosen_scores = None
@@ -133,7 +134,8 @@ def evaluate_replicates(
                 f"are {test.X.shape[1:]}",
                 test_path,
             )
-        scores = np.asarray(model.predict(test.X, batch_size=batch_size, verbose=0), dtype=np.float64)
+        scores = model.predict(batches(tf, test.X, None, batch_size), verbose=0)
+        scores = np.asarray(scores, dtype=np.float64)
         result = evaluate(test.y, scores, test.tasks)
         for task, metrics in result.per_task.items():
             rows.append(

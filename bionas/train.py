@@ -84,7 +84,7 @@ MODEL_FILE = "model.keras"
 #: Name of the result record in a child's output directory and a cache entry.
 RESULT_FILE = "train.json"
 #: Bumped when the training procedure changes in a way that changes results.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 _RERUN = "delete it and rerun `bionas encode`"
 
@@ -294,6 +294,37 @@ def configure_tensorflow(threads: int, seed: int):
     return tf, keras
 
 
+def batches(tf, X: np.ndarray, y: np.ndarray | None, batch_size: int, seed: int | None = None):
+    """A ``tf.data`` pipeline of float32 batches of ``X`` (and ``y``), shuffled when ``seed`` is set.
+
+    The indices are shuffled (a new order every epoch, the same orders for
+    the same seed) and each batch is gathered from the arrays, cast to
+    float32, on one private thread without autotuning or prefetching. Keras'
+    own pipeline for numpy arrays maps batches on a parallel, autotuned
+    pool; a job then wakes a second thread for every batch and sleeps while
+    the handoff waits for a core, which made two trainings side by side on 2
+    cores 20% slower each (``bench/parallel.py``). With this pipeline a
+    training keeps to one core, so parallel jobs do not slow each other.
+    """
+    n = len(X)
+    X = tf.convert_to_tensor(X)
+    y = None if y is None else tf.convert_to_tensor(y)
+    index = tf.data.Dataset.range(n)
+    if seed is not None:
+        index = index.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    def gather(i):
+        x = tf.cast(tf.gather(X, i), tf.float32)
+        return x if y is None else (x, tf.gather(y, i))
+
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    options.deterministic = True
+    return index.batch(batch_size).map(gather).with_options(options)
+
+
 def _finite(value: Any) -> bool:
     try:
         return math.isfinite(float(value))
@@ -444,12 +475,10 @@ def train_child(
             loss="binary_crossentropy",
         )
         model.fit(
-            train.X,
-            train.y,
-            validation_data=(val.X, val.y),
+            batches(tf, train.X, train.y, settings.batch_size, seed=settings.seed),
+            validation_data=batches(tf, val.X, val.y, settings.batch_size),
             epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            shuffle=True,
+            shuffle=False,  # the pipeline shuffles
             verbose=0,
             callbacks=[monitor],
         )
@@ -457,7 +486,9 @@ def train_child(
         if monitor.nan is None:
             if monitor.best_weights is not None:
                 model.set_weights(monitor.best_weights)
-            scores = model.predict(val.X, batch_size=max(settings.batch_size, 512), verbose=0)
+            scores = model.predict(
+                batches(tf, val.X, None, max(settings.batch_size, 512)), verbose=0
+            )
     except (tf.errors.ResourceExhaustedError, MemoryError) as err:
         message = getattr(err, "message", None) or str(err) or type(err).__name__
         return ChildResult(
