@@ -367,6 +367,62 @@ def test_rl_learns_a_bandit(algorithm):
     assert math.isfinite(state.extra["baseline"]) and state.extra["reward_var"] >= 0
 
 
+@pytest.mark.parametrize("advantage", ["rank", "baseline"])
+def test_rl_learns_a_bandit_with_either_advantage(advantage):
+    ctrl = make("rl", advantage=advantage)
+    state = ctrl.init_state(0)
+    for step in range(1, 16):
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 5, step)))
+    assert ctrl.most_likely(state) == ("conv_k8", "max2", "gmax")
+
+
+def test_centred_ranks_by_hand():
+    from bionas.controller.rl import _centred_ranks
+
+    sd = math.sqrt(2 / 3)  # of the centred ranks -1, 0, 1
+    assert np.allclose(_centred_ranks(np.array([0.1, 0.5, 0.3])), [-1 / sd, 1 / sd, 0])
+    # ties share their mean rank: ranks 1.5, 1.5, 3 -> -0.5, -0.5, 1
+    assert np.allclose(_centred_ranks(np.array([-2.0, -2.0, 7.0])), np.array([-0.5, -0.5, 1]) / math.sqrt(0.5))
+    assert np.array_equal(_centred_ranks(np.array([0.4, 0.4])), [0.0, 0.0])
+
+
+def test_rank_advantage_reads_only_the_order_of_rewards():
+    """A monotone change of the rewards (one child at chance level, another scale)
+    leaves a rank update unchanged; the baseline update moves with it."""
+    def updated(advantage, rewards):
+        ctrl = make("rl", advantage=advantage)
+        state = ctrl.init_state(3)
+        archs = ctrl.propose(state, 4, 1)
+        return ctrl.update(state, list(zip(archs, rewards, strict=True))).arrays
+
+    near = [-0.031, -0.034, -0.040, -0.037]
+    far = [-0.031, -0.034, -0.693, -0.037]  # same order, one child at chance level
+    same = [np.array_equal(a, b) for a, b in
+            zip(updated("rank", near).values(), updated("rank", far).values(), strict=True)]
+    assert all(same)
+    moved = [np.array_equal(a, b) for a, b in
+             zip(updated("baseline", near).values(), updated("baseline", far).values(), strict=True)]
+    assert not all(moved)
+
+
+def test_rank_advantage_with_one_child_uses_the_baseline():
+    rank, base = make("rl", advantage="rank"), make("rl", advantage="baseline")
+    s_rank, s_base = rank.init_state(1), base.init_state(1)
+    for step in range(1, 4):
+        arch = rank.propose(s_rank, 1, step)
+        assert arch == base.propose(s_base, 1, step)
+        s_rank = rank.update(s_rank, [(arch[0], -0.1 * step)])
+        s_base = base.update(s_base, [(arch[0], -0.1 * step)])
+    for key, value in s_rank.arrays.items():
+        assert np.array_equal(value, s_base.arrays[key]), key
+    assert s_rank.extra["baseline"] == s_base.extra["baseline"]
+
+
+def test_rl_rejects_an_unknown_advantage():
+    with pytest.raises(InputError, match="advantage"):
+        make("rl", advantage="median")
+
+
 def test_rl_temperature_flattens_proposals():
     sharp = make("rl", temperature=0.2)
     state = sharp.init_state(0)

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 #: flag -> (setting name, type, help) of the rl controller
 RL_FLAGS = {
-    "--learning-rate": ("learning_rate", float, "Adam learning rate (default 0.03)"),
+    "--learning-rate": ("learning_rate", float, "Adam learning rate (default 0.05)"),
+    "--advantage": ("advantage", str, "rank (default): a child's rank among the step's children; baseline: its reward minus a moving baseline"),
     "--baseline-decay": ("baseline_decay", float, "decay of the moving-average reward baseline (default 0.3)"),
     "--entropy-weight": ("entropy_weight", float, "weight of the entropy bonus (default 0.005)"),
     "--lstm-units": ("lstm_units", int, "LSTM units (default 32)"),
@@ -47,7 +48,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The rl controller's settings as optional flags (shared with ``bionas replay``)."""
     group = parser.add_argument_group("rl controller settings (stored in the state)")
     for flag, (dest, kind, help_text) in RL_FLAGS.items():
-        extra: dict[str, Any] = {"choices": ["reinforce", "ppo"]} if dest == "algorithm" else {}
+        choices = {"algorithm": ["reinforce", "ppo"], "advantage": ["rank", "baseline"]}
+        extra: dict[str, Any] = {"choices": choices[dest]} if dest in choices else {}
         group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text, **extra)
 
 
