@@ -294,8 +294,11 @@ def configure_tensorflow(threads: int, seed: int):
     return tf, keras
 
 
-def batches(tf, X: np.ndarray, y: np.ndarray | None, batch_size: int, seed: int | None = None):
+def batches(tf, X, y, batch_size: int, seed: int | None = None):
     """A ``tf.data`` pipeline of float32 batches of ``X`` (and ``y``), shuffled when ``seed`` is set.
+
+    ``X`` and ``y`` are numpy arrays or tensors (``y`` may be None); a tensor
+    is used as it is, so one converted array can feed several pipelines.
 
     The indices are shuffled (a new order every epoch, the same orders for
     the same seed) and each batch is gathered from the arrays, cast to
@@ -474,9 +477,10 @@ def train_child(
             optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
             loss="binary_crossentropy",
         )
+        val_X = tf.convert_to_tensor(val.X)  # one copy for the epochs' validation and the scores
         model.fit(
             batches(tf, train.X, train.y, settings.batch_size, seed=settings.seed),
-            validation_data=batches(tf, val.X, val.y, settings.batch_size),
+            validation_data=batches(tf, val_X, val.y, settings.batch_size),
             epochs=settings.epochs,
             shuffle=False,  # the pipeline shuffles
             verbose=0,
@@ -487,7 +491,7 @@ def train_child(
             if monitor.best_weights is not None:
                 model.set_weights(monitor.best_weights)
             scores = model.predict(
-                batches(tf, val.X, None, max(settings.batch_size, 512)), verbose=0
+                batches(tf, val_X, None, max(settings.batch_size, 512)), verbose=0
             )
     except (tf.errors.ResourceExhaustedError, MemoryError) as err:
         message = getattr(err, "message", None) or str(err) or type(err).__name__

@@ -47,8 +47,8 @@ def positive_int(text: str) -> int:
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The rl controller's settings as optional flags (shared with ``bionas replay``)."""
     group = parser.add_argument_group("rl controller settings (stored in the state)")
+    choices = {"algorithm": ["reinforce", "ppo"], "advantage": ["rank", "baseline"]}
     for flag, (dest, kind, help_text) in RL_FLAGS.items():
-        choices = {"algorithm": ["reinforce", "ppo"], "advantage": ["rank", "baseline"]}
         extra: dict[str, Any] = {"choices": choices[dest]} if dest in choices else {}
         group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text, **extra)
 
