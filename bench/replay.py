@@ -1,15 +1,17 @@
 """Replay benchmark: does the rl controller beat random search at equal budgets?
 
-For budgets of 25, 50 and 100 children (100 seeds each) it replays the ``rl``
+For budgets of 25, 50 and 100 children (400 seeds each) it replays the ``rl``
 and ``random`` controllers against a results table and compares the median
 gold-standard reward rank (1 = best) of each search's final architecture
 (rl: the policy's most likely architecture; random: the best seen).
 PASS when rl's median rank is no worse than random's at 50 and better at 100.
 
-Why 100 seeds: on the recorded demo table the best ten architectures lie
+Why 400 seeds: on the recorded demo table the best ten architectures lie
 within the replicates' noise, and the median of 20 searches of one
-controller moved between 3 and 10 from one block of 20 seeds to the next;
-100 seeds make a difference of one or two ranks mean something.
+controller moved between 3 and 10 from one block of 20 seeds to the next
+(``--seeds 20`` gives random 3 at 50 on seeds 0-19, 6 on seeds 0-99 and 8 on
+seeds 200-599). 400 seeds make a difference of one or two ranks mean
+something, and the whole run takes about a minute.
 
 Run: ``python bench/replay.py [TABLE] [--space SPACE] [--lambda L] [--seeds 100]``.
 Without TABLE it uses ``bench/data/results.tsv`` if it exists; otherwise it
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "else config/model_space.yaml)",
     )
     parser.add_argument("--lambda", dest="lam", type=float, default=0.0, help="weight of knowledge")
-    parser.add_argument("--seeds", type=int, default=100, help="searches per controller and budget")
+    parser.add_argument("--seeds", type=int, default=400, help="searches per controller and budget")
     parser.add_argument("--batch", type=int, default=5, help="children per update")
     args = parser.parse_args(argv)
     if args.space is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -408,6 +409,92 @@ def test_rank_advantage_with_one_child_uses_the_baseline():
     for key, value in s_rank.arrays.items():
         assert np.array_equal(value, s_base.arrays[key]), key
     assert s_rank.extra["baseline"] == s_base.extra["baseline"]
+
+
+def test_elite_by_hand():
+    from bionas.controller.rl import _elite
+
+    rewards = np.array([0.1, 0.5, 0.3, 0.5, -1.0])
+    assert _elite(rewards, 0.4).tolist() == [1, 3]  # round(0.4 * 5) = 2; ties by arrival
+    assert _elite(rewards, 0.2).tolist() == [1]
+    assert _elite(rewards, 0.01).tolist() == [1]  # at least one
+    assert _elite(rewards, 0.0).tolist() == []
+    # only results better than the worst: all failed children (one penalty) give no elite
+    assert _elite(np.array([-10.0, -10.0, -10.0]), 0.5).tolist() == []
+    assert _elite(np.array([-10.0, -10.0, -3.0]), 0.9).tolist() == [2]
+
+
+def test_elite_joins_every_update():
+    """Step 2's update is one REINFORCE step on the step's children (rank
+    advantages) and the best 20% of all 8 results (advantage 0.5), computed here
+    by hand; the state keeps every result in order."""
+    from bionas.controller import policy
+    from bionas.controller.rl import _centred_ranks
+
+    ctrl = make("rl")
+    s0 = ctrl.init_state(5)
+    first = ctrl.propose(s0, 4, 1)
+    r1 = [-0.3, -0.1, -0.7, -0.2]
+    s1 = ctrl.update(s0, list(zip(first, r1, strict=True)))
+    second = ctrl.propose(s1, 4, 2)
+    r2 = [-0.05, -0.4, -0.15, -0.6]
+    s2 = ctrl.update(s1, list(zip(second, r2, strict=True)))
+
+    seen = [list(ctrl.space.encode(a)) for a in first + second]
+    assert s2.extra["seen"] == [[i, r] for i, r in zip(seen, r1 + r2, strict=True)]
+    # the elite of 8 results: round(1.6) = 2, rewards -0.05 (step 2) and -0.1 (step 1)
+    elite = [seen[4], seen[1]]
+    actions = np.array([*seen[4:], *elite])
+    advantages = np.concatenate([_centred_ranks(np.array(r2)), [0.5, 0.5]])
+    counts = ctrl.space.option_counts
+    _, grads = policy.loss_and_gradients(s1.arrays, counts, 1.0, actions, advantages, 0.005)
+    expected = policy.adam_step(s1.arrays, grads, counts)
+    for key, value in expected.items():
+        assert np.array_equal(s2.arrays[key], value), key
+
+    # elite_weight 0: the children alone
+    plain = make("rl", elite_weight=0.0)
+    p1 = plain.update(plain.init_state(5), list(zip(first, r1, strict=True)))
+    p2 = plain.update(p1, list(zip(second, r2, strict=True)))
+    _, grads = policy.loss_and_gradients(
+        p1.arrays, counts, 1.0, np.array(seen[4:]), _centred_ranks(np.array(r2)), 0.005
+    )
+    for key, value in policy.adam_step(p1.arrays, grads, counts).items():
+        assert np.array_equal(p2.arrays[key], value), key
+    assert not np.array_equal(p2.arrays["policy_004"], s2.arrays["policy_004"])
+
+
+def test_elite_memory_survives_save_and_load(tmp_path):
+    ctrl = make("rl")
+    state = ctrl.init_state(2)
+    for step in range(1, 3):
+        state = ctrl.update(state, fake_rewards(ctrl.propose(state, 3, step)))
+    ctrl.save_state(state, tmp_path / "s")
+    loaded = ctrl.load_state(tmp_path / "s")
+    assert loaded.extra["seen"] == state.extra["seen"] and len(loaded.extra["seen"]) == 6
+    nxt = ctrl.propose(state, 3, 3)
+    a = ctrl.update(state, fake_rewards(nxt))
+    b = ctrl.update(loaded, fake_rewards(nxt))
+    assert all(np.array_equal(a.arrays[k], b.arrays[k]) for k in a.arrays)
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        "all of them",
+        [[[0, 0], -0.1]],  # two layers of three
+        [[[0, 0, 9], -0.1]],  # option 9 of a layer of 3
+        [[[0, 0, 0], None]],
+        [[[0, True, 0], -0.1]],
+    ],
+)
+def test_rl_state_with_a_bad_elite_memory_is_rejected(tmp_path, seen):
+    ctrl = make("rl")
+    state = ctrl.init_state(0)
+    ctrl.save_state(dataclasses.replace(state, extra={**state.extra, "seen": seen}), tmp_path / "s")
+    with pytest.raises(InputError, match="seen") as err:
+        ctrl.load_state(tmp_path / "s")
+    assert err.value.key == "extra.seen"
 
 
 def test_rl_rejects_an_unknown_advantage():

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 RL_FLAGS = {
     "--learning-rate": ("learning_rate", float, "Adam learning rate (default 0.05)"),
     "--advantage": ("advantage", str, "rank (default): a child's rank among the step's children; baseline: its reward minus a moving baseline"),
+    "--elite-fraction": ("elite_fraction", float, "share of all results so far that form the elite (default 0.2)"),
+    "--elite-weight": ("elite_weight", float, "advantage of the elite's architectures in every update; 0: no elite (default 0.5)"),
     "--baseline-decay": ("baseline_decay", float, "decay of the moving-average reward baseline (default 0.3)"),
     "--entropy-weight": ("entropy_weight", float, "weight of the entropy bonus (default 0.005)"),
     "--lstm-units": ("lstm_units", int, "LSTM units (default 32)"),
