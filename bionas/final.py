@@ -1,11 +1,14 @@
-"""The end of a search: pick the architecture, then test its trained replicates.
+"""The end of a search: pick the candidates, then test their trained replicates.
 
-:func:`select_from_history` takes the child with the highest reward (ties go
-to the earliest child, so the choice is stable); :func:`select_from_controller`
-takes the controller's most likely architecture. :func:`evaluate_replicates`
-scores every trained replicate of the final architecture on the held-out test
-chromosomes and keeps the one with the lowest validation loss: the test set is
-never used to choose.
+:func:`select_from_history` takes the ``k`` distinct architectures with the
+highest rewards (each by its best child; ties go to the earliest child, so the
+choice is stable); :func:`select_from_controller` takes the controller's most
+likely architecture. :func:`evaluate_replicates` scores every trained replicate
+of the candidates on the held-out test chromosomes and keeps one: with the
+replicates' ``metrics.json`` (``bionas score-child`` on the final models) the
+one with the highest reward, the search's own objective, so Lambda weighs the
+final choice as it weighed the search; without them the one with the lowest
+validation loss. The test set is never used to choose.
 """
 
 from __future__ import annotations
@@ -26,8 +29,14 @@ from bionas.space import ModelSpace
 from bionas.train import read_train_result
 
 
-def select_from_history(history_path: str | PathLike, space: ModelSpace) -> tuple[str, ...]:
-    """Layers of the successful child with the highest reward (earliest on ties)."""
+def select_from_history(
+    history_path: str | PathLike, space: ModelSpace, k: int = 1
+) -> list[tuple[str, ...]]:
+    """Layers of the ``k`` distinct successful architectures with the highest rewards.
+
+    An architecture counts with its best child; ties go to the earliest child.
+    Raises InputError when the search has fewer than ``k`` such architectures.
+    """
     history = read_history(history_path, space)
     ok = history[(history["status"] == "ok") & np.isfinite(history["reward"].astype(float))]
     if ok.empty:
@@ -36,8 +45,21 @@ def select_from_history(history_path: str | PathLike, space: ModelSpace) -> tupl
             "choose; see the children's train.json files for their errors",
             history_path,
         )
-    best = ok.iloc[int(np.argmax(ok["reward"].to_numpy(dtype=float)))]
-    return tuple(str(best[name]) for name in space.layer_names)
+    rewards = ok["reward"].to_numpy(dtype=float)
+    # Highest reward first, earliest row first among equal rewards.
+    order = sorted(range(len(ok)), key=lambda i: (-rewards[i], i))
+    chosen: list[tuple[str, ...]] = []
+    for i in order:
+        layers = tuple(str(ok.iloc[i][name]) for name in space.layer_names)
+        if layers not in chosen:
+            chosen.append(layers)
+        if len(chosen) == k:
+            return chosen
+    raise InputError(
+        f"the search trained {len(chosen)} distinct architectures successfully, but "
+        f"final.top_k asks for {k} candidates; lower final.top_k",
+        history_path,
+    )
 
 
 def select_from_controller(state_dir: str | PathLike, space: ModelSpace) -> tuple[str, ...]:
@@ -52,17 +74,60 @@ def select_from_controller(state_dir: str | PathLike, space: ModelSpace) -> tupl
 class FinalEvaluation:
     """Test metrics of every replicate and the one kept.
 
-    ``table`` has one row per replicate and task: ``replicate``, ``seed``,
-    ``task``, ``status``, ``val_loss``, ``test_auroc``, ``test_auprc``,
-    ``chosen``; ``chosen`` indexes ``results``; ``y_true``/``y_score`` are the
+    ``table`` has one row per trained model and task: ``candidate`` (0, 1, ...
+    in the order the architectures first occur), ``replicate`` (within its
+    candidate), ``layers``, ``seed``, ``task``, ``status``, ``val_loss``,
+    ``knowledge``, ``reward`` (NaN without metrics), ``test_auroc``,
+    ``test_auprc``, ``chosen``; ``chosen`` indexes ``results`` and
+    ``candidate``/``replicate`` are its own; ``y_true``/``y_score`` are the
     chosen model's test labels and predictions, ``(n, tasks)``.
     """
 
     table: pd.DataFrame
     chosen: int
+    candidate: int
+    replicate: int
+    candidates: int
+    reward: float | None
+    knowledge: float | None
     y_true: np.ndarray
     y_score: np.ndarray
     tasks: list[str]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _scored(
+    result_paths: Sequence[str | PathLike],
+    records: list[dict[str, Any]],
+    metric_paths: Sequence[str | PathLike],
+    space: ModelSpace,
+) -> list[dict[str, Any]]:
+    """The replicates' metrics.json, each checked against its train.json."""
+    from bionas.history import read_metrics
+
+    if len(metric_paths) != len(result_paths):
+        raise InputError(
+            f"{len(metric_paths)} metrics files for {len(result_paths)} train results; "
+            "give one metrics.json per train.json, in the same order",
+            metric_paths[0] if metric_paths else result_paths[0],
+        )
+    scored = []
+    for path, record in zip(metric_paths, records, strict=True):
+        metrics = read_metrics(path, space, child=False)
+        if metrics["id"] != record["id"] or (
+            _finite(record["val_loss"]) and metrics["val_loss"] != record["val_loss"]
+        ):
+            raise InputError(
+                "these metrics were scored from another training than the train.json beside "
+                "them; delete it and rerun score_final",
+                path,
+                key="id",
+            )
+        scored.append(metrics)
+    return scored
 
 
 def evaluate_replicates(
@@ -70,35 +135,56 @@ def evaluate_replicates(
     test_path: str | PathLike,
     batch_size: int = 512,
     threads: int | None = None,
+    metric_paths: Sequence[str | PathLike] | None = None,
+    space: ModelSpace | None = None,
 ) -> FinalEvaluation:
     """Predict the test tensors with every successful replicate and score them.
 
-    The replicate kept is the successful one with the lowest validation loss.
-    Every input is read and checked before TensorFlow is imported (configured
-    with ``threads``, when given), so a bad file fails fast and quietly.
+    With ``metric_paths`` (one ``metrics.json`` per result, needs ``space``)
+    the model kept is the successful one with the highest reward (then the
+    lowest validation loss, then the first); without them, the successful one
+    with the lowest validation loss. Every input is read and checked before
+    TensorFlow is imported (configured with ``threads``, when given), so a bad
+    file fails fast and quietly.
     """
     from bionas.metrics import evaluate
     from bionas.train import batches, configure_tensorflow, load_tensors
 
     records = [read_train_result(p) for p in result_paths]
-    ids = {r["id"] for r in records}
-    if len(ids) != 1:
-        raise InputError(
-            "the replicates were trained on different architectures; rerun train_final",
-            result_paths[0],
-        )
+    scored = None
+    if metric_paths is not None:
+        if space is None:
+            raise ValueError("metric_paths need the model space")
+        scored = _scored(result_paths, records, metric_paths, space)
     ok = [
         i
         for i, r in enumerate(records)
-        if r["status"] == "ok" and r["val_loss"] is not None and math.isfinite(r["val_loss"])
+        if r["status"] == "ok"
+        and _finite(r["val_loss"])
+        and (scored is None or (scored[i]["status"] == "ok" and _finite(scored[i]["reward"])))
     ]
     if not ok:
+        errors = [
+            (p, r.get("error") if r["status"] != "ok" or scored is None else scored[i]["error"])
+            for i, (p, r) in enumerate(zip(result_paths, records))
+        ]
         raise InputError(
             "no replicate of the final architecture trained successfully: "
-            + "; ".join(f"{p}: {r.get('error')}" for p, r in zip(result_paths, records)),
+            + "; ".join(f"{p}: {e}" for p, e in errors),
             result_paths[0],
         )
-    chosen = min(ok, key=lambda i: (records[i]["val_loss"], i))
+    if scored is None:
+        chosen = min(ok, key=lambda i: (records[i]["val_loss"], i))
+    else:
+        chosen = min(ok, key=lambda i: (-scored[i]["reward"], records[i]["val_loss"], i))
+    # Candidates in the order their architectures first occur; replicates within each.
+    first: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    where = []
+    for r in records:
+        candidate = first.setdefault(r["id"], len(first))
+        where.append((candidate, seen.get(r["id"], 0)))
+        seen[r["id"]] = seen.get(r["id"], 0) + 1
     test = load_tensors(test_path)
     if threads is not None:
         configure_tensorflow(threads, seed=0)
@@ -110,10 +196,14 @@ def evaluate_replicates(
     chosen_scores = None
     for i, (path, record) in enumerate(zip(result_paths, records)):
         base = {
-            "replicate": i,
+            "candidate": where[i][0],
+            "replicate": where[i][1],
+            "layers": " ".join(record["layers"]),
             "seed": record.get("seed"),
-            "status": record["status"],
+            "status": record["status"] if scored is None else scored[i]["status"],
             "val_loss": record["val_loss"],
+            "knowledge": math.nan if scored is None else scored[i]["knowledge"],
+            "reward": math.nan if scored is None else scored[i]["reward"],
             "chosen": i == chosen,
         }
         if i not in ok:
@@ -146,12 +236,19 @@ def evaluate_replicates(
     table = pd.DataFrame(
         rows,
         columns=[
-            "replicate", "seed", "task", "status", "val_loss", "test_auroc", "test_auprc", "chosen"
+            "candidate", "replicate", "layers", "seed", "task", "status", "val_loss",
+            "knowledge", "reward", "test_auroc", "test_auprc", "chosen",
         ],
     )
+    pick = None if scored is None else scored[chosen]
     return FinalEvaluation(
         table=table,
         chosen=chosen,
+        candidate=where[chosen][0],
+        replicate=where[chosen][1],
+        candidates=len(first),
+        reward=None if pick is None else float(pick["reward"]),
+        knowledge=None if pick is None or not _finite(pick["knowledge"]) else float(pick["knowledge"]),
         y_true=np.asarray(test.y, dtype=np.float32),
         y_score=np.asarray(chosen_scores, dtype=np.float32),
         tasks=list(test.tasks),

@@ -61,10 +61,11 @@ def _optional_number(v: Any) -> bool:
     return v is None or _as_float(v) is not None
 
 
-def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
+def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) -> dict[str, Any]:
     """Read and check one child's ``metrics.json`` (written by ``bionas score-child``).
 
-    Returns the object with ``layers`` as a tuple and missing metrics (null) as
+    ``child=False`` reads the metrics of a final model, whose ``step`` and
+    ``child`` are null. Returns the object with ``layers`` as a tuple and missing metrics (null) as
     NaN. Raises :class:`InputError` naming the file and the key for bad JSON,
     a missing or mistyped key, an unknown status, layers that are not in the
     space, an id that does not match them, or a non-finite reward.
@@ -85,8 +86,12 @@ def read_metrics(path: str | PathLike, space: ModelSpace) -> dict[str, Any]:
             "a list of option names",
         ),
         "id": (lambda v: isinstance(v, str), "a string"),
-        "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-        "child": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+        if child
+        else (lambda v: v is None, "null (a final model's metrics)"),
+        "child": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+        if child
+        else (lambda v: v is None, "null (a final model's metrics)"),
         "val_loss": (_optional_number, "a number or null"),
         "val_auroc": (_optional_number, "a number or null"),
         "val_auprc": (_optional_number, "a number or null"),

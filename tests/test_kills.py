@@ -46,8 +46,9 @@ class Job(NamedTuple):
 
 
 #: rule, the output that picks one of its jobs, kill points (40 in all). The cheap
-#: jobs (no TensorFlow, under a second) get more; train_final runs the same
-#: `bionas train-child` as train_child and is left out. A job that writes only small
+#: jobs (no TensorFlow, under a second) get more; train_final and score_final run
+#: the same `bionas train-child` and `score-child` as train_child and score_child
+#: and are left out. A job that writes only small
 #: files often ends before the first point sees its temporary: that point counts as
 #: "finished before the kill" and the job still has to pass every check.
 KINDS = [
@@ -60,7 +61,7 @@ KINDS = [
     ("train_child", "step_001/child_00/train.json", 2),
     ("score_child", "step_001/child_00/metrics.json", 4),
     ("update_controller", "step_001/history.tsv", 3),
-    ("select_architecture", "architecture.json", 3),
+    ("select_architecture", "candidates.json", 3),
     ("evaluate_final", "summary.json", 3),
     ("interpret_filters", "matches.tsv", 2),
     ("report", "index.html", 2),

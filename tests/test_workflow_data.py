@@ -129,6 +129,24 @@ def test_bad_search_config_fails_when_the_dag_is_built(tmp_path, search, expecte
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize(
+    "final, expected",
+    [
+        ({"top_k": 5}, "top_k 5 is more than the 4 children"),
+        ({"top_k": 2, "select": "controller"}, "final.select is controller"),
+    ],
+)
+def test_bad_final_config_fails_when_the_dag_is_built(tmp_path, final, expected):
+    config = load_case("tiny")
+    config["final"].update(final)
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert expected in text and "[final][top_k]" in text, text[-2000:]
+    assert "Traceback" not in text
+    assert not (tmp_path / "results").exists()
+
+
 def test_resource_no_job_can_get_fails_before_any_job(tmp_path):
     """A profile or --resources limit below what a rule needs is an error up front."""
     profile = tmp_path / "profile"

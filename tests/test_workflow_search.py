@@ -26,7 +26,7 @@ from workflow_helpers import (
 pytestmark = pytest.mark.workflow
 
 RUN = "results/tiny/tiny"
-STEPS, CHILDREN, REPLICATES = 2, 2, 2
+STEPS, CHILDREN, TOP_K, REPLICATES = 2, 2, 2, 2
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,35 @@ def test_search_and_final_model(finished):
     # The reward is the BioNAS reward with the configured Lambda (1.0).
     expected = -(history["val_loss"] + 1.0 * history["knowledge"])
     assert np.allclose(history["reward"], expected)
+    # The final candidates: the TOP_K distinct architectures with the best rewards.
+    layers = history[["conv1", "pool", "reduce"]].apply(list, axis=1)
+    best_first = history.assign(layers=layers).sort_values("reward", ascending=False, kind="stable")
+    distinct = []
+    for arch in best_first["layers"]:
+        if arch not in distinct:
+            distinct.append(arch)
+    candidates = json.loads((finished / RUN / "final/candidates.json").read_text())
+    assert [c["layers"] for c in candidates] == distinct[:TOP_K]
+    # Every replicate of every candidate is scored like a child; the highest reward is kept.
+    scored = []
+    for c in range(TOP_K):
+        for r in range(REPLICATES):
+            m = json.loads((finished / RUN / f"final/candidate_{c}/replicate_{r}/metrics.json").read_text())
+            assert m["layers"] == candidates[c]["layers"] and m["status"] == "ok"
+            assert np.isclose(m["reward"], -(m["val_loss"] + 1.0 * m["knowledge"]))
+            scored.append((m["reward"], c, r, m["layers"]))
+    best = max(scored, key=lambda t: t[0])
     summary = json.loads((finished / RUN / "final/summary.json").read_text())
-    chosen = history.loc[history["reward"].idxmax()]
-    assert summary["layers"] == [chosen["conv1"], chosen["pool"], chosen["reduce"]]
+    assert (summary["chosen_candidate"], summary["chosen_replicate"]) == best[1:3]
+    assert summary["layers"] == best[3] and summary["reward"] == best[0]
+    assert summary["candidates"] == TOP_K and summary["replicates"] == REPLICATES
+    kept = json.loads((finished / RUN / "final/architecture.json").read_text())
+    assert kept["layers"] == best[3] and kept["id"] == summary["id"]
     assert 0.0 <= summary["test_auroc"] <= 1.0
     metrics = pd.read_csv(finished / RUN / "final/test_metrics.tsv", sep="\t")
-    assert len(metrics) == REPLICATES and metrics["chosen"].sum() == 1
+    assert len(metrics) == TOP_K * REPLICATES and metrics["chosen"].sum() == 1
+    row = metrics[metrics["chosen"]].iloc[0]
+    assert (row["candidate"], row["replicate"]) == best[1:3]
     assert (finished / RUN / "final/model.keras").stat().st_size > 0
     for step in range(1, STEPS + 1):
         assert (finished / f"logs/update_controller/tiny/tiny/step_{step:03d}.log").exists()
@@ -75,7 +98,7 @@ def _mtimes(workdir: Path) -> dict[str, float]:
     """Modification times of every trained child's and final replicate's train.json."""
     return {
         str(p.relative_to(workdir)): p.stat().st_mtime_ns
-        for pattern in ("search/step_*/child_*", "final/replicate_*")
+        for pattern in ("search/step_*/child_*", "final/candidate_*/replicate_*")
         for p in workdir.glob(f"{RUN}/{pattern}/train.json")
     }
 
@@ -175,7 +198,7 @@ def test_train_a_found_architecture_without_searching(finished, tmp_path):
     """New data, no search: point final.architecture at an earlier run's choice."""
     config = load_case("tiny")
     config["run"] = "reuse"
-    config["final"]["architecture"] = str(finished / RUN / "final/architecture.json")
+    config["final"]["architecture"] = str(finished / RUN / "final/architecture.json")  # top_k 2 unused
     proc = snakemake(tmp_path, config, "--cores", "2", "results/tiny/reuse/final/summary.json")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (tmp_path / "results/tiny/reuse/search").exists()

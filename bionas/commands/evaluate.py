@@ -1,10 +1,14 @@
-"""``bionas evaluate``: test the final model's replicates on the held-out chromosomes.
+"""``bionas evaluate``: test the final candidates' replicates on the held-out chromosomes.
 
-Every successful replicate is scored on ``--test``; the one with the lowest
-validation loss is kept (the test set never chooses) and copied to
-``--out-model``. Writes a TSV with one row per replicate and task, the kept
-model's test predictions (``--out-predictions``, ``y_true``/``y_score``/
-``tasks``), and a JSON summary.
+Every successful model in ``--results`` (the replicates of one or more
+candidate architectures) is scored on ``--test``. With ``--metrics`` (their
+``metrics.json`` from ``bionas score-child``, in the same order) the one with
+the highest reward is kept, so Lambda weighs the final choice as it weighed
+the search; without, the one with the lowest validation loss. The test set
+never chooses. The kept model is copied to ``--out-model`` and its
+architecture written to ``--out-architecture``. Writes a TSV with one row per
+model and task, the kept model's test predictions (``--out-predictions``,
+``y_true``/``y_score``/``tasks``), and a JSON summary.
 """
 
 from __future__ import annotations
@@ -23,21 +27,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--results", nargs="+", required=True, metavar="train.json",
         help="train.json of every replicate (from bionas train-child)",
     )
+    parser.add_argument(
+        "--metrics", nargs="+", metavar="metrics.json",
+        help="metrics.json of every result, in the same order (bionas score-child): keep the "
+        "highest reward instead of the lowest validation loss; needs --space",
+    )
+    parser.add_argument("--space", metavar="SPACE.yaml", help="model-space YAML (with --metrics)")
     parser.add_argument("--test", required=True, metavar="test.npz", help="test tensors")
     parser.add_argument("--out-metrics", required=True, metavar="test_metrics.tsv")
     parser.add_argument("--out-model", required=True, metavar="model.keras")
     parser.add_argument("--out-predictions", required=True, metavar="predictions.npz")
     parser.add_argument("--out-summary", required=True, metavar="summary.json")
+    parser.add_argument(
+        "--out-architecture", metavar="architecture.json", help="the kept model's architecture"
+    )
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bionas.errors import InputError
     from bionas.final import evaluate_replicates
+    from bionas.space import load_space, make_architecture
     from bionas.train import read_train_result
 
-    result = evaluate_replicates(args.results, args.test, threads=args.threads)
+    space = None
+    if args.metrics is not None:
+        if args.space is None:
+            raise InputError("--metrics needs --space")
+        space = load_space(args.space)
+    result = evaluate_replicates(
+        args.results, args.test, threads=args.threads, metric_paths=args.metrics, space=space
+    )
     chosen_path = Path(args.results[result.chosen])
     record = read_train_result(chosen_path)
+    architecture = None
+    if args.out_architecture is not None:
+        if space is None and args.space is not None:
+            space = load_space(args.space)
+        if space is None:
+            raise InputError("--out-architecture needs --space")
+        architecture = make_architecture(space, record["layers"])
+        architecture["source"] = "final"
     with atomic_path(args.out_model) as tmp:
         shutil.copyfile(chosen_path.parent / record["model"], tmp)
     save_npz(
@@ -51,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "layers": record["layers"],
         "id": record["id"],
-        "chosen_replicate": result.chosen,
+        "chosen_candidate": result.candidate,
+        "chosen_replicate": result.replicate,
         "seed": record.get("seed"),
         "val_loss": record["val_loss"],
+        "knowledge": result.knowledge,
+        "reward": result.reward,
+        "chosen_by": "reward" if args.metrics is not None else "val_loss",
         "params": record.get("params"),
         "test": {
             row.task: {"auroc": _num(row.test_auroc), "auprc": _num(row.test_auprc)}
@@ -61,9 +95,13 @@ def run(args: argparse.Namespace) -> int:
         },
         "test_auroc": _num(chosen["test_auroc"].mean()),
         "test_auprc": _num(chosen["test_auprc"].mean()),
-        "replicates": len(args.results),
+        "candidates": result.candidates,
+        "replicates": int((result.table.drop_duplicates(["candidate", "replicate"])["candidate"]
+                           == result.candidate).sum()),
     }
     write_json(args.out_summary, summary)
+    if architecture is not None:
+        write_json(args.out_architecture, architecture)
     print(json.dumps({"test_auroc": summary["test_auroc"], "test_auprc": summary["test_auprc"]}))
     return 0
 

@@ -302,6 +302,23 @@ def search_section(
     return _section("search", "The search", "\n".join(body))
 
 
+def _kept(summary: dict[str, Any]) -> str:
+    """Which trained model the final model is, and by what it was chosen."""
+    candidates = summary.get("candidates") or 1
+    which = (
+        f"candidate {H.esc(summary.get('chosen_candidate'))} of {H.esc(candidates)}, "
+        if candidates > 1
+        else ""
+    )
+    which += f"replicate {H.esc(summary.get('chosen_replicate'))} of {H.esc(summary.get('replicates'))} kept"
+    if summary.get("chosen_by") == "reward":
+        return (
+            f"{which} (highest reward, {H.fmt_number(summary.get('reward'))}: validation loss "
+            f"{H.fmt_number(summary.get('val_loss'))}, K {H.fmt_number(summary.get('knowledge'))})"
+        )
+    return f"{which} (lowest validation loss, {H.fmt_number(summary.get('val_loss'))})"
+
+
 def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> str:
     """Architecture, test metrics per replicate and task, ROC and PR curves."""
     layers = summary.get("layers") or []
@@ -315,9 +332,8 @@ def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> str:
     body = [
         "<h3>Architecture</h3>",
         H.table(arch),
-        f"<p>{H.fmt_number(summary.get('params'))} weights; replicate "
-        f"{H.esc(summary.get('chosen_replicate'))} of {H.esc(summary.get('replicates'))} kept "
-        f"(lowest validation loss, {H.fmt_number(summary.get('val_loss'))}); the test set never chose.</p>",
+        f"<p>{H.fmt_number(summary.get('params'))} weights; {_kept(summary)}; the test set "
+        "never chose.</p>",
     ]
     metrics = _read_tsv(inputs.test_metrics, "bionas evaluate")
     body.append("<h3>Test metrics per replicate and task</h3>")

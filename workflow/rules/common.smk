@@ -204,6 +204,7 @@ wildcard_constraints:
     step=r"\d{3}",
     child=r"\d{2}",
     replicate=r"\d+",
+    candidate=r"\d+",
 
 
 def step_dir(wildcards, step):
@@ -289,13 +290,42 @@ def get_selection_input(wildcards):
     return [f"{last}/search/step_{STEPS:03d}/history.tsv"]
 
 
+def final_candidates():
+    """How many architectures train_final trains: final.top_k when the best rewards choose."""
+    if is_search_skipped() or config["final"]["select"] == "controller":
+        return 1
+    return config["final"]["top_k"]
+
+
+def _check_final_config():
+    """final.top_k must be a choice the search can offer (a given architecture has no search)."""
+    k, f = config["final"]["top_k"], config["final"]
+    if k == 1 or "architecture" in f:
+        return
+    if f["select"] == "controller":
+        raise WorkflowError(
+            f"invalid configuration: {_CONFIG_SOURCE} [final][top_k]: top_k {k} needs the "
+            "search's best rewards to choose from, but final.select is controller, which names "
+            "one architecture; set final.top_k: 1 or final.select: best_reward"
+        )
+    if k > STEPS * CHILDREN:
+        raise WorkflowError(
+            f"invalid configuration: {_CONFIG_SOURCE} [final][top_k]: top_k {k} is more than "
+            f"the {STEPS * CHILDREN} children of the search (steps x children_per_step); "
+            "lower final.top_k"
+        )
+
+
+_check_final_config()
+
+
 def selection_args(wildcards, input):
     """Flags of `bionas select-architecture`."""
     if is_search_skipped():
         return f"--mode given --architecture {input.found[0]}"
     if config["final"]["select"] == "controller":
         return f"--mode controller --state {input.found[0]}"
-    return f"--mode best_reward --history {input.found[0]}"
+    return f"--mode best_reward --top-k {config['final']['top_k']} --history {input.found[0]}"
 
 
 def final_training_args(wildcards):
@@ -308,12 +338,24 @@ def final_training_args(wildcards):
     )
 
 
-def get_final_replicates(wildcards):
-    """train.json of every replicate of the final architecture."""
+def _final_models(wildcards, name):
+    """`name` of every replicate of every candidate, candidate by candidate."""
+    final = f"results/{wildcards.dataset}/{wildcards.run}/final"
     return [
-        f"results/{wildcards.dataset}/{wildcards.run}/final/replicate_{r}/train.json"
+        f"{final}/candidate_{c}/replicate_{r}/{name}"
+        for c in range(final_candidates())
         for r in range(config["final"]["replicates"])
     ]
+
+
+def get_final_replicates(wildcards):
+    """train.json of every replicate of every final candidate."""
+    return _final_models(wildcards, "train.json")
+
+
+def get_final_metrics(wildcards):
+    """metrics.json (K and reward) of every replicate of every final candidate."""
+    return _final_models(wildcards, "metrics.json")
 
 
 def get_final_targets(name):

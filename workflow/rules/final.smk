@@ -1,5 +1,7 @@
-# The final model: pick the architecture, train it with several seeds, keep the
-# replicate with the lowest validation loss, and test it on the test chromosomes.
+# The final model: pick the candidates (final.top_k architectures with the best
+# rewards, or the controller's most likely one), train each with several seeds,
+# score every replicate as the search scored its children, keep the one with the
+# highest reward, and test it on the test chromosomes.
 
 
 rule select_architecture:
@@ -7,7 +9,7 @@ rule select_architecture:
         space=SPACE,
         found=get_selection_input,
     output:
-        architecture="results/{dataset}/{run}/final/architecture.json",
+        candidates="results/{dataset}/{run}/final/candidates.json",
     params:
         args=selection_args,
     log:
@@ -20,40 +22,67 @@ rule select_architecture:
         runtime=10,
     shell:
         "{BIONAS} select-architecture --space {input.space} {params.args}"
-        " --out {output.architecture} > {log} 2>&1"
+        " --out {output.candidates} > {log} 2>&1"
 
 
 rule train_final:
     input:
         space=SPACE,
-        architecture=rules.select_architecture.output.architecture,
+        candidates=rules.select_architecture.output.candidates,
         train="results/{dataset}/data/train.npz",
         val="results/{dataset}/data/val.npz",
     output:
-        result="results/{dataset}/{run}/final/replicate_{replicate}/train.json",
+        result="results/{dataset}/{run}/final/candidate_{candidate}/replicate_{replicate}/train.json",
     params:
+        index=lambda wc: int(wc.candidate),
         outdir=lambda wc, output: str(Path(output.result).parent),
         cache="results/{dataset}/cache/children",
         args=final_training_args,
     log:
-        "logs/train_final/{dataset}/{run}/replicate_{replicate}.log",
+        "logs/train_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
     benchmark:
-        "benchmarks/train_final/{dataset}/{run}/replicate_{replicate}.tsv"
+        "benchmarks/train_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.tsv"
     threads: config["training"]["threads"]
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"] * 3,
     shell:
-        "{BIONAS} train-child --space {input.space} --architecture {input.architecture}"
-        " --train {input.train} --val {input.val} --out-dir {params.outdir}"
-        " --cache-dir {params.cache} {params.args} --threads {threads} 2> {log}"
+        "{BIONAS} train-child --space {input.space} --architecture {input.candidates}"
+        " --index {params.index} --train {input.train} --val {input.val}"
+        " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
+        " --threads {threads} 2> {log}"
+
+
+rule score_final:
+    input:
+        space=SPACE,
+        result=rules.train_final.output.result,
+        priors="results/{dataset}/priors.meme",
+    output:
+        metrics="results/{dataset}/{run}/final/candidate_{candidate}/replicate_{replicate}/metrics.json",
+    params:
+        args=scoring_args,
+    log:
+        "logs/score_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
+    benchmark:
+        "benchmarks/score_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    shell:
+        "{BIONAS} score-child --space {input.space} --train-result {input.result}"
+        " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
 
 
 rule evaluate_final:
     input:
+        space=SPACE,
         results=get_final_replicates,
+        metrics=get_final_metrics,
         test="results/{dataset}/data/test.npz",
     output:
+        architecture="results/{dataset}/{run}/final/architecture.json",
         metrics="results/{dataset}/{run}/final/test_metrics.tsv",
         model="results/{dataset}/{run}/final/model.keras",
         predictions="results/{dataset}/{run}/final/test_predictions.npz",
@@ -67,7 +96,9 @@ rule evaluate_final:
         mem_mb=4000,
         runtime=20,
     shell:
-        "{BIONAS} evaluate --results {input.results} --test {input.test}"
+        "{BIONAS} evaluate --space {input.space} --results {input.results}"
+        " --metrics {input.metrics} --test {input.test}"
+        " --out-architecture {output.architecture}"
         " --out-metrics {output.metrics} --out-model {output.model}"
         " --out-predictions {output.predictions} --out-summary {output.summary}"
         " --threads {threads} > {log} 2>&1"

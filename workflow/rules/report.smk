@@ -73,7 +73,7 @@ rule interpret_filters:
     input:
         space=SPACE,
         model=rules.evaluate_final.output.model,
-        architecture=rules.select_architecture.output.architecture,
+        architecture=rules.evaluate_final.output.architecture,
         test=rules.encode_sequences.output.test,
         priors=rules.fetch_priors.output.meme,
         collection=get_collection_input,
@@ -144,7 +144,7 @@ rule interpret_filters:
 rule report:
     input:
         space=SPACE,
-        architecture=rules.select_architecture.output.architecture,
+        architecture=rules.evaluate_final.output.architecture,
         summary=rules.evaluate_final.output.summary,
         metrics=rules.evaluate_final.output.metrics,
         predictions=rules.evaluate_final.output.predictions,
