@@ -87,6 +87,47 @@ def _message(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> tu
     return key, text
 
 
+def _typed(value: Any) -> Any:
+    """A ``--config`` value with its scalars typed as in a YAML config file."""
+    if isinstance(value, Mapping):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            typed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        # A string that reads as a mapping or list was quoted on purpose: keep it.
+        return value if isinstance(typed, (Mapping, list)) else typed
+    return value
+
+
+def type_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Type the nested values of ``snakemake --config`` in ``config``, in place.
+
+    Snakemake reads ``--config search='{lambda: 1.0}'`` as a mapping whose
+    scalars are all strings (``'1.0'``), which the schema would refuse as "not
+    a number". Every nested scalar of ``overrides`` (Snakemake's parsed
+    ``--config``, already merged into ``config``) is read again as a YAML
+    config file would read it: ``1.0`` a number, ``false`` a boolean, ``null``
+    nothing. Top-level values are left alone: Snakemake types those itself.
+    """
+
+    def apply(target: dict[str, Any], override: Mapping[str, Any]) -> None:
+        for key, value in override.items():
+            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                apply(target[key], value)
+            else:
+                target[key] = _typed(value)
+
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
+            apply(config[key], value)
+        elif isinstance(value, list):
+            config[key] = _typed(value)
+
+
 def validate_config(
     config: Mapping[str, Any],
     source: str | PathLike = "config",

@@ -115,14 +115,14 @@ def _scored(
             metric_paths[0] if metric_paths else result_paths[0],
         )
     scored = []
-    for path, record in zip(metric_paths, records, strict=True):
+    for path, result, record in zip(metric_paths, result_paths, records, strict=True):
         metrics = read_metrics(path, space, child=False)
         if metrics["id"] != record["id"] or (
             _finite(record["val_loss"]) and metrics["val_loss"] != record["val_loss"]
         ):
             raise InputError(
-                "these metrics were scored from another training than the train.json beside "
-                "them; delete it and rerun score_final",
+                f"these metrics were scored from another training than {result}; delete "
+                "them and rerun score_final",
                 path,
                 key="id",
             )
@@ -169,7 +169,7 @@ def evaluate_replicates(
             for i, (p, r) in enumerate(zip(result_paths, records))
         ]
         raise InputError(
-            "no replicate of the final architecture trained successfully: "
+            "no replicate of the final candidates trained successfully: "
             + "; ".join(f"{p}: {e}" for p, e in errors),
             result_paths[0],
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bionas.config import load_config, validate_config
+from bionas.config import load_config, type_overrides, validate_config
 from bionas.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +116,32 @@ def test_not_a_mapping(tmp_path):
     path.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(InputError, match="mapping"):
         load_config(path)
+
+
+def test_nested_command_line_values_are_typed_as_in_a_config_file():
+    """`snakemake --config search='{lambda: 1.0}'` gives strings; they are typed again."""
+    from snakemake.cli import parse_config
+
+    overrides = parse_config([
+        "search={lambda: 1.0, steps: 3, rl: {elite_weight: 0}}",
+        "training={warm_worker: false}",
+        'final={architecture: "runs/a: b.json"}',
+        "run=lam1",
+    ])  # fmt: skip
+    assert overrides["search"]["lambda"] == "1.0"  # what Snakemake hands the workflow
+    config = copy.deepcopy(MINIMAL)
+    config["search"] = {"lambda": 2.0, "controller": "rl"}
+    for key, value in overrides.items():  # Snakemake's merge of --config into the config
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    type_overrides(config, overrides)
+    assert config["search"] == {
+        "lambda": 1.0, "steps": 3, "rl": {"elite_weight": 0}, "controller": "rl"
+    }  # fmt: skip
+    assert config["training"] == {"warm_worker": False}
+    assert config["final"] == {"architecture": "runs/a: b.json"}  # a string stays one
+    assert config["run"] == "lam1"
+    checked = validate_config(config)
+    assert checked["search"]["lambda"] == 1.0 and checked["training"]["warm_worker"] is False

@@ -43,6 +43,16 @@ def test_default_config_dry_run(tmp_path):
     assert "simulate_demo" in proc.stdout and "encode_sequences" in proc.stdout
 
 
+def test_nested_config_on_the_command_line(tmp_path):
+    """The README's `--config training='{warm_worker: false}'` and the like are typed."""
+    proc = snakemake(
+        tmp_path, load_case("tiny"), "--dry-run", "--cores", "2", "--printshellcmds",
+        "--config", "training={warm_worker: false}", "search={lambda: 0.5, steps: 1}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "--lambda 0.5 " in proc.stdout and "step=002" not in proc.stdout
+
+
 def test_tiny_data_stage_end_to_end(tmp_path):
     config = load_case("tiny")
     proc = snakemake(tmp_path, config, "--cores", "2", *targets("tiny"))

@@ -51,21 +51,22 @@ def run(args: argparse.Namespace) -> int:
     from bionas.train import read_train_result
 
     space = None
-    if args.metrics is not None:
-        if args.space is None:
-            raise InputError("--metrics needs --space")
+    for flag, given in (("--metrics", args.metrics), ("--out-architecture", args.out_architecture)):
+        if given is not None and args.space is None:
+            raise InputError(f"{flag} needs --space")
+    if args.space is not None:
         space = load_space(args.space)
     result = evaluate_replicates(
-        args.results, args.test, threads=args.threads, metric_paths=args.metrics, space=space
+        args.results,
+        args.test,
+        threads=args.threads,
+        metric_paths=args.metrics,
+        space=space if args.metrics is not None else None,
     )
     chosen_path = Path(args.results[result.chosen])
     record = read_train_result(chosen_path)
     architecture = None
     if args.out_architecture is not None:
-        if space is None and args.space is not None:
-            space = load_space(args.space)
-        if space is None:
-            raise InputError("--out-architecture needs --space")
         architecture = make_architecture(space, record["layers"])
         architecture["source"] = "final"
     with atomic_path(args.out_model) as tmp:

@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from bionas.config import load_schema, validate_config
+from bionas.config import load_schema, type_overrides, validate_config
 from bionas.errors import InputError
 
 _CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
@@ -15,6 +15,7 @@ if workflow.config_settings.config:
     # Snakemake reads nested --config values (search={...}) as strings: say where
     # the value may have come from.
     _CONFIG_SOURCE += " with --config " + " ".join(sorted(workflow.config_settings.config))
+    type_overrides(config, workflow.config_settings.config)
 try:
     config.update(
         validate_config(
