@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 from workflow_helpers import ROOT, absolute_paths, load_case, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -51,6 +52,20 @@ def test_nested_config_on_the_command_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "--lambda 0.5 " in proc.stdout and "step=002" not in proc.stdout
+
+
+def test_a_configfile_replaces_the_default_config(tmp_path):
+    """`--configfile mine.yaml` runs mine.yaml's datasets only, not also the demo's."""
+    default = tmp_path / "config" / "config.yaml"
+    default.parent.mkdir()
+    demo = absolute_paths(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    default.write_text(yaml.safe_dump(demo))
+    alone = snakemake(tmp_path, None, "--dry-run", "--cores", "2")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert "dataset=demo" in alone.stdout
+    mine = snakemake(tmp_path, load_case("tiny"), "--dry-run", "--cores", "2")
+    assert mine.returncode == 0, mine.stderr[-3000:]
+    assert "dataset=tiny" in mine.stdout and "dataset=demo" not in mine.stdout
 
 
 def test_tiny_data_stage_end_to_end(tmp_path):

@@ -195,14 +195,30 @@ def test_lambda_change_rescores_without_retraining(finished, tmp_path):
 
 
 def test_train_a_found_architecture_without_searching(finished, tmp_path):
-    """New data, no search: point final.architecture at an earlier run's choice."""
+    """New data, no search: point final.architecture at an earlier run's choice, in the
+    same directory as the README does; the earlier run is neither rerun nor touched."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    source = workdir / RUN / "final"
+    before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
     config = load_case("tiny")
     config["run"] = "reuse"
-    config["final"]["architecture"] = str(finished / RUN / "final/architecture.json")  # top_k 2 unused
-    proc = snakemake(tmp_path, config, "--cores", "2", "results/tiny/reuse/final/summary.json")
+    config["final"]["architecture"] = f"{RUN}/final/architecture.json"  # top_k 2 unused
+    target = "results/tiny/reuse/final/summary.json"
+    plan = snakemake(workdir, config, "--cores", "2", "--dry-run", target)
+    assert plan.returncode == 0, plan.stderr[-4000:]
+    assert "run=tiny" not in plan.stdout, plan.stdout[-4000:]
+    proc = snakemake(workdir, config, "--cores", "2", target)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert not (tmp_path / "results/tiny/reuse/search").exists()
-    assert not (tmp_path / "results/tiny/reuse/controller").exists()
-    given = json.loads((finished / RUN / "final/architecture.json").read_text())
-    summary = json.loads((tmp_path / "results/tiny/reuse/final/summary.json").read_text())
+    assert not (workdir / "results/tiny/reuse/search").exists()
+    assert not (workdir / "results/tiny/reuse/controller").exists()
+    given = json.loads((source / "architecture.json").read_text())
+    summary = json.loads((workdir / target).read_text())
     assert summary["layers"] == given["layers"]
+    after = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    assert after == before, "the earlier run's final model was rewritten"
+    # A missing architecture file is an error before any job runs.
+    config["final"]["architecture"] = "nowhere/architecture.json"
+    bad = snakemake(workdir, config, "--cores", "2", "--dry-run", target)
+    assert bad.returncode != 0 and "[final][architecture]: cannot read" in bad.stderr + bad.stdout
+    assert "Traceback" not in bad.stderr + bad.stdout

@@ -281,10 +281,29 @@ def is_search_skipped():
     return "architecture" in config["final"]
 
 
+def given_architecture_digest(wildcards):
+    """SHA-256 of final.architecture (a param: a changed file reruns select_architecture)."""
+    if not is_search_skipped():
+        return ""
+    import hashlib
+
+    path = Path(config["final"]["architecture"])
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise WorkflowError(
+            f"invalid configuration: {_CONFIG_SOURCE} [final][architecture]: cannot read "
+            f"{path} ({err.strerror or err}); give an architecture JSON, e.g. an earlier run's "
+            "final/architecture.json"
+        ) from None
+
+
 def get_selection_input(wildcards):
-    """What select_architecture reads: the search's last history/state, or the given JSON."""
+    """What select_architecture reads: the search's last history/state (nothing for a
+    given JSON: it is read through params, so that an earlier run's own
+    final/architecture.json never becomes an input, and that run an output, of this one)."""
     if is_search_skipped():
-        return [config["final"]["architecture"]]
+        return []
     last = f"results/{wildcards.dataset}/{wildcards.run}"
     if config["final"]["select"] == "controller":
         return [f"{last}/controller/step_{STEPS:03d}"]
@@ -301,7 +320,10 @@ def final_candidates():
 def _check_final_config():
     """final.top_k must be a choice the search can offer (a given architecture has no search)."""
     k, f = config["final"]["top_k"], config["final"]
-    if k == 1 or "architecture" in f:
+    if "architecture" in f:
+        given_architecture_digest(None)  # the file must be readable before any job runs
+        return
+    if k == 1:
         return
     if f["select"] == "controller":
         raise WorkflowError(
@@ -323,7 +345,7 @@ _check_final_config()
 def selection_args(wildcards, input):
     """Flags of `bionas select-architecture`."""
     if is_search_skipped():
-        return f"--mode given --architecture {input.found[0]}"
+        return f"--mode given --architecture {shlex.quote(config['final']['architecture'])}"
     if config["final"]["select"] == "controller":
         return f"--mode controller --state {input.found[0]}"
     return f"--mode best_reward --top-k {config['final']['top_k']} --history {input.found[0]}"

@@ -12,6 +12,7 @@ rule select_architecture:
         candidates="results/{dataset}/{run}/final/candidates.json",
     params:
         args=selection_args,
+        given=given_architecture_digest,
     log:
         "logs/select_architecture/{dataset}/{run}.log",
     benchmark:
