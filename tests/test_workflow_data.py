@@ -105,9 +105,20 @@ def _user_dataset(tmp_path):
 
 
 def test_user_dataset_multitask(tmp_path):
-    config = absolute_paths(_user_dataset(tmp_path))
-    proc = snakemake(tmp_path / "work", config, "--cores", "2", *targets("lab"))
+    """Two tasks; the genome and the model space lie under paths with spaces."""
+    inputs = tmp_path / "lab data"
+    inputs.mkdir()
+    config = absolute_paths(_user_dataset(inputs))
+    genome = inputs / "my genome.fa"
+    (inputs / "genome.fa").rename(genome)
+    config["datasets"]["lab"]["genome"] = str(genome)
+    space = inputs / "my space.yaml"
+    shutil.copy(ROOT / ".test/tiny/model_space.yaml", space)
+    config["search"] = {"space": str(space)}
+    state = "results/lab/default/controller/step_000"
+    proc = snakemake(tmp_path / "work", config, "--cores", "2", *targets("lab"), state)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "work" / state / "state.json").is_file()
     with np.load(tmp_path / "work/results/lab/data/train.npz") as npz:
         assert list(npz["tasks"]) == ["A", "B"]
         assert npz["y"].shape[1] == 2

@@ -45,7 +45,7 @@ rule prepare_intervals:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{BIONAS} prepare --genome {input.genome} --peaks {params.peaks}"
+        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks}"
         " --window {params.window} --negatives {params.method}"
         " --negative-ratio {params.ratio} {params.split} --seed {params.seed}"
         " --out {output.windows} --summary {output.summary} 2> {log}"
@@ -71,7 +71,7 @@ rule encode_sequences:
         mem_mb=8000,
         runtime=30,
     shell:
-        "{BIONAS} encode --genome {input.genome} --windows {input.windows}"
+        "{BIONAS} encode --genome {input.genome:q} --windows {input.windows}"
         " --out-dir {params.outdir} {params.revcomp} 2> {log}"
 
 

@@ -22,7 +22,7 @@ rule select_architecture:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} select-architecture --space {input.space} {params.args}"
+        "{BIONAS} select-architecture --space {input.space:q} {params.args}"
         " --out {output.candidates} > {log} 2>&1"
 
 
@@ -48,7 +48,7 @@ rule train_final:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"] * 3,
     shell:
-        "{BIONAS} train-child --space {input.space} --architecture {input.candidates}"
+        "{BIONAS} train-child --space {input.space:q} --architecture {input.candidates}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
         " --threads {threads} 2> {log}"
@@ -72,7 +72,7 @@ rule score_final:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} score-child --space {input.space} --train-result {input.result}"
+        "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
 
 
@@ -97,7 +97,7 @@ rule evaluate_final:
         mem_mb=4000,
         runtime=20,
     shell:
-        "{BIONAS} evaluate --space {input.space} --results {input.results}"
+        "{BIONAS} evaluate --space {input.space:q} --results {input.results}"
         " --metrics {input.metrics} --test {input.test}"
         " --out-architecture {output.architecture}"
         " --out-metrics {output.metrics} --out-model {output.model}"

@@ -132,7 +132,7 @@ rule interpret_filters:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{BIONAS} compare-motifs --space {input.space} --model {input.model}"
+        "{BIONAS} compare-motifs --space {input.space:q} --model {input.model}"
         " --architecture {input.architecture} --test {input.test} --priors {input.priors}"
         " --collection {params.collection:q} --tax-group {params.tax_group:q}"
         " --temperature {params.temperature} --activation-threshold {params.activation_threshold}"
@@ -175,7 +175,7 @@ rule report:
         runtime=20,
     shell:
         "{BIONAS} report --dataset {wildcards.dataset} --run {wildcards.run}"
-        " --space {input.space} --architecture {input.architecture}"
+        " --space {input.space:q} --architecture {input.architecture}"
         " --summary {input.summary} --test-metrics {input.metrics}"
         " --predictions {input.predictions} --model {input.model}"
         " --interpret-dir {params.interpret} {params.args}"

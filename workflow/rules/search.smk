@@ -21,7 +21,7 @@ rule init_controller:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} init-controller --space {input.space} --controller {params.controller}"
+        "{BIONAS} init-controller --space {input.space:q} --controller {params.controller}"
         " --seed {params.seed} {params.settings} --out {output.state} 2> {log}"
 
 
@@ -43,7 +43,7 @@ rule propose_architectures:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} propose --space {input.space} --state {input.state} --n {params.n}"
+        "{BIONAS} propose --space {input.space:q} --state {input.state} --n {params.n}"
         " --step {params.step} --out {output.proposals} 2> {log}"
 
 
@@ -69,7 +69,7 @@ rule train_child:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
     shell:
-        "{BIONAS} train-child --space {input.space} --architecture {input.proposals}"
+        "{BIONAS} train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
         " --threads {threads} 2> {log}"
@@ -93,7 +93,7 @@ rule score_child:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} score-child --space {input.space} --train-result {input.result}"
+        "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
 
 
@@ -121,6 +121,6 @@ rule update_controller:
         mem_mb=1500,
         runtime=10,
     shell:
-        "{BIONAS} update-controller --space {input.space} --state {input.state}"
+        "{BIONAS} update-controller --space {input.space:q} --state {input.state}"
         " --metrics {input.metrics} {params.history_in} --out {output.state}"
         " --history-out {output.history} 2> {log}"
