@@ -79,7 +79,8 @@ class FinalEvaluation:
     candidate), ``layers``, ``seed``, ``task``, ``status``, ``val_loss``,
     ``knowledge``, ``reward`` (NaN without metrics), ``test_auroc``,
     ``test_auprc``, ``chosen``; ``chosen`` indexes ``results`` and
-    ``candidate``/``replicate`` are its own; ``y_true``/``y_score`` are the
+    ``candidate``/``replicate`` are its own, ``replicates`` the number of its
+    candidate's replicates; ``y_true``/``y_score`` are the
     chosen model's test labels and predictions, ``(n, tasks)``.
     """
 
@@ -88,6 +89,7 @@ class FinalEvaluation:
     candidate: int
     replicate: int
     candidates: int
+    replicates: int
     reward: float | None
     knowledge: float | None
     y_true: np.ndarray
@@ -247,6 +249,7 @@ def evaluate_replicates(
         candidate=where[chosen][0],
         replicate=where[chosen][1],
         candidates=len(first),
+        replicates=seen[records[chosen]["id"]],
         reward=None if pick is None else float(pick["reward"]),
         knowledge=None if pick is None or not _finite(pick["knowledge"]) else float(pick["knowledge"]),
         y_true=np.asarray(test.y, dtype=np.float32),

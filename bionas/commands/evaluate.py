@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         args.test,
         threads=args.threads,
         metric_paths=args.metrics,
-        space=space if args.metrics is not None else None,
+        space=space,
     )
     chosen_path = Path(args.results[result.chosen])
     record = read_train_result(chosen_path)
@@ -97,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
         "test_auroc": _num(chosen["test_auroc"].mean()),
         "test_auprc": _num(chosen["test_auprc"].mean()),
         "candidates": result.candidates,
-        "replicates": int((result.table.drop_duplicates(["candidate", "replicate"])["candidate"]
-                           == result.candidate).sum()),
+        "replicates": result.replicates,
     }
     write_json(args.out_summary, summary)
     if architecture is not None:
