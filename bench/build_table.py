@@ -38,7 +38,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from bionas.space import load_space
+    from bionas.records.space import load_space
 
     space = load_space(args.space)
     children = 4 if space.size % 4 == 0 else 1

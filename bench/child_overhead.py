@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)  # quiet the in-process runs
 
     from bionas.io import save_npz
-    from bionas.space import load_space, make_architecture
+    from bionas.records.architecture import make_architecture
+    from bionas.records.space import load_space
 
     with tempfile.TemporaryDirectory(prefix="bionas-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             "cold TF runtime (training s, sub - warm)": statistics.median(sub_train)
             - statistics.median(warm_train),
         }
-        from bionas.train import load_tensors
+        from bionas.records.tensors import load_tensors
 
         start = time.perf_counter()
         load_tensors(data / "train.npz")

@@ -60,7 +60,7 @@ def make_queries(collection: list, seed: int = 0) -> np.ndarray:
 def worker(queries_path: str, cache_dir: str, threads: int) -> None:
     """Time the calls in this process and print them as one JSON line."""
     t0 = time.perf_counter()
-    from bionas.compare import best_matches, compare_motifs, load_collection, numba_cache_dir
+    from bionas.motifs.compare import best_matches, compare_motifs, load_collection, numba_cache_dir
 
     numba_cache_dir(cache_dir)
     t_import = time.perf_counter() - t0
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.worker, args.cache_dir, args.threads)
         return 0
 
-    from bionas.compare import load_collection
+    from bionas.motifs.compare import load_collection
 
     with tempfile.TemporaryDirectory(prefix="bionas-bench-") as tmp:
         tmp = Path(tmp)

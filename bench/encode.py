@@ -30,16 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bionas.genome import Genome
-from bionas.intervals import (
-    encode_windows,
-    prepare,
-    read_peaks,
-    read_windows,
-    write_summary,
-    write_windows,
-)
-from bionas.simulate import write_fasta
+from bionas.data.encode import encode_windows
+from bionas.data.genome import Genome
+from bionas.data.peaks import read_peaks
+from bionas.data.prepare import prepare
+from bionas.data.simulate import write_fasta
+from bionas.records.windows import read_windows, write_summary, write_windows
 
 CHROMS, CHROM_LENGTH, WIDTH, SEED, REPEATS = 8, 7_000_000, 1000, 1, 3
 
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         tracemalloc.stop()
         tensor = enc.X.nbytes + enc.y.nbytes
         # correctness spot check against pyfaidx
-        from bionas.onehot import decode
+        from bionas.data.onehot import decode
 
         seqs = run_pyfaidx()
         assert len(seqs) == n and len(seqs[0]) == WIDTH

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from bionas.knowledge import filters_to_pwms, knowledge_dissimilarity
+from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
 
 LIMIT_S = 0.050
 

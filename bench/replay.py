@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bionas.controller import get_controller
-from bionas.replay import gold_standard, read_table, replay_search
-from bionas.space import ModelSpace, load_space
+from bionas.records.space import ModelSpace, load_space
+from bionas.search.replay import gold_standard, read_table, replay_search
+from bionas.search.strategies import get_controller
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TABLE = ROOT / "bench" / "data" / "results.tsv"

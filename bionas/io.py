@@ -13,6 +13,7 @@ removes those whose writer is dead (:func:`remove_dead_temps`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -265,3 +266,12 @@ def read_text(path: str | os.PathLike, missing: str, unreadable: str, then: str 
             path,
             line=body.count(b"\n", 0, err.start) + 1,
         ) from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

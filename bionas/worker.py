@@ -191,9 +191,9 @@ def _trainer(conn: socket.socket, worker_env: dict[str, str]) -> None:
     threading.Thread(target=watch, daemon=True).start()
     argv = [str(a) for a in request["argv"]]
     try:
-        from bionas import cli
+        from bionas.commands.registry import run_command
 
-        status = cli._main(argv)
+        status = run_command(argv)
     except SystemExit as err:
         status = err.code if isinstance(err.code, int) else (0 if err.code is None else 2)
     except BaseException:  # noqa: BLE001 - reported like an uncaught error of a process
@@ -220,12 +220,12 @@ def _warm_up() -> None:
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    import bionas.builder  # noqa: F401
     import bionas.commands.compare_motifs  # noqa: F401
     import bionas.commands.evaluate  # noqa: F401
     import bionas.commands.train_child  # noqa: F401
-    import bionas.final  # noqa: F401
-    import bionas.train  # noqa: F401
+    import bionas.search.builder  # noqa: F401
+    import bionas.search.final  # noqa: F401
+    import bionas.search.train  # noqa: F401
 
 
 def serve(path: str, parent: int, poll: float = 1.0) -> int:

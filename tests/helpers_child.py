@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bionas.space import ModelSpace, load_space, make_architecture
+from bionas.records.architecture import make_architecture
+from bionas.records.space import ModelSpace, load_space
 
 MOTIF = "TGACTCAGCA"
 BASES = "ACGT"

@@ -1,4 +1,4 @@
-"""Tests for bionas.builder: every option type builds, names and weight counts are stable."""
+"""Tests for bionas.search.builder: every option type builds, names and weight counts are stable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from helpers_child import BIG, GOOD, write_space
 
-from bionas.builder import (
+from bionas.io import atomic_path
+from bionas.records.space import PARAMS, load_space, parse_space
+from bionas.search.builder import (
     FIRST_CONV,
     HEAD,
     INPUT,
@@ -22,8 +24,6 @@ from bionas.builder import (
     plan,
     read_first_conv_weights,
 )
-from bionas.io import atomic_path
-from bionas.space import PARAMS, load_space, parse_space
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,14 +130,14 @@ def test_read_first_conv_weights_from_file(tmp_path, monkeypatch):
     np.testing.assert_array_equal(read_first_conv_weights(path), expected)
     # without TensorFlow in a fresh process
     code = (
-        "import sys; from bionas.builder import read_first_conv_weights; "
+        "import sys; from bionas.search.builder import read_first_conv_weights; "
         f"k = read_first_conv_weights({str(path)!r}); "
         "assert 'tensorflow' not in sys.modules; print(k.sum())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(out.stdout) == pytest.approx(float(expected.sum()), rel=1e-6)
     # the Keras fallback gives the same kernel
-    import bionas.builder
+    import bionas.search.builder
 
-    monkeypatch.setattr(bionas.builder, "_kernel_from_h5", lambda p: None)
+    monkeypatch.setattr(bionas.search.builder, "_kernel_from_h5", lambda p: None)
     np.testing.assert_array_equal(read_first_conv_weights(path), expected)

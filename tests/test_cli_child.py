@@ -13,7 +13,8 @@ import pytest
 from helpers_child import BIG, GOOD, child_args, motif_pwm, setup_inputs
 
 from bionas.cli import main
-from bionas.space import load_space, make_architecture
+from bionas.records.architecture import make_architecture
+from bionas.records.space import load_space
 
 TRAIN_KEYS = {
     "status",
@@ -257,9 +258,9 @@ def test_cache_hit_and_miss(inputs, tmp_path):
 
 
 def _knowledge_before_training(inputs: Path) -> float:
-    from bionas.builder import build_model, first_conv_weights
-    from bionas.knowledge import filters_to_pwms, knowledge_dissimilarity
-    from bionas.train import configure_tensorflow
+    from bionas.search.builder import build_model, first_conv_weights
+    from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
+    from bionas.search.train import configure_tensorflow
 
     configure_tensorflow(1, 1)
     model = build_model(load_space(inputs / "space.yaml"), GOOD, 100, 1, seed=1)
@@ -369,8 +370,8 @@ def test_score_child_nan_reward_input_is_failed(inputs, tmp_path):
         "cached": False,
         "model": "model.keras",
     }
-    from bionas.builder import build_model
     from bionas.io import atomic_path
+    from bionas.search.builder import build_model
 
     space = load_space(inputs / "space.yaml")
     record["id"] = space.architecture_id(GOOD)

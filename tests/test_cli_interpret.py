@@ -12,9 +12,10 @@ import pytest
 from helpers_child import setup_inputs
 
 from bionas.cli import main
-from bionas.compare import MATCH_COLUMNS, id_base
-from bionas.motifs import read_meme
-from bionas.space import load_space, make_architecture
+from bionas.motifs.compare import MATCH_COLUMNS, id_base
+from bionas.motifs.io import read_meme
+from bionas.records.architecture import make_architecture
+from bionas.records.space import load_space
 
 REPO = Path(__file__).resolve().parents[1]
 #: The compilation cache every test session shares (see tests/test_compare.py).
@@ -55,7 +56,7 @@ def compare_args(tmp: Path, out: Path, *extra: str, model: Path | None = None) -
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory) -> Path:
     """helpers_child's inputs and a saved, randomly initialised model of its GOOD architecture."""
-    from bionas.builder import build_model
+    from bionas.search.builder import build_model
 
     tmp = tmp_path_factory.mktemp("untrained")
     space = setup_inputs(tmp)
@@ -187,7 +188,8 @@ def _demo_data(tmp: Path) -> None:
 
 @pytest.mark.training
 def test_demo_planted_motifs_recovered_and_srf_found_not_given(tmp_path, cli):
-    from bionas.train import TrainSettings, load_tensors, train_child
+    from bionas.records.tensors import load_tensors
+    from bionas.search.train import TrainSettings, train_child
 
     _demo_data(tmp_path)
     (tmp_path / "space.yaml").write_text(DEMO_SPACE)

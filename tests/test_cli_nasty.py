@@ -18,7 +18,7 @@ import pytest
 import yaml
 from workflow_helpers import ROOT, absolute_paths, load_case, snakemake
 
-from bionas.genome import Genome
+from bionas.data.genome import Genome
 
 DATA = ROOT / "tests" / "data"
 SPLIT = ["--val-chroms", "chr3", "--test-chroms", "chr4"]

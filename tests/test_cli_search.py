@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from bionas.cli import main
-from bionas.history import read_history
-from bionas.replay import read_table
-from bionas.space import load_space
+from bionas.records.history import read_history
+from bionas.records.space import load_space
+from bionas.search.replay import read_table
 
 SPACE_OBJ = {
     "layers": [

@@ -12,24 +12,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionas import compare
-from bionas.compare import (
+from bionas.motifs import compare
+from bionas.errors import InputError
+from bionas.motifs.compare import (
     ACTIVATION_MIN_BITS,
     MATCH_COLUMNS,
     SOFTMAX_MIN_BITS,
     benjamini_hochberg,
     best_matches,
-    column_bits,
     compare_motifs,
     id_base,
-    iupac_consensus,
     load_collection,
     numba_cache_dir,
+)
+from bionas.motifs.io import Motif, write_meme
+from bionas.motifs.pwm import (
+    column_bits,
+    iupac_consensus,
+    reverse_complement,
     to_tomtom_layout,
     trim_pwm,
 )
-from bionas.errors import InputError
-from bionas.motifs import Motif, reverse_complement, write_meme
 
 REPO = Path(__file__).resolve().parents[1]
 #: One compilation cache for every test session (ignored by git): memelite
@@ -170,10 +173,10 @@ def test_load_collection_rejects_unknown_source(tmp_path):
 def test_cache_dir_is_set_before_memelite_is_imported(tmp_path):
     code = (
         "import sys, json\n"
-        "from bionas.compare import numba_cache_dir\n"
+        "from bionas.motifs.compare import numba_cache_dir\n"
         "assert 'memelite' not in sys.modules\n"
         f"used = numba_cache_dir({str(tmp_path / 'cache')!r})\n"
-        "from bionas.compare import _loaded_cache_dir\n"
+        "from bionas.motifs.compare import _loaded_cache_dir\n"
         "print(json.dumps([str(used), str(_loaded_cache_dir(sys.modules['memelite.tomtom']))]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from bionas.controller import CONTROLLERS, get_controller, load_controller
-from bionas.controller.base import _checksum
 from bionas.errors import InputError
-from bionas.space import parse_space
+from bionas.records.space import parse_space
+from bionas.search.strategies import CONTROLLERS, get_controller, load_controller
+from bionas.search.strategies.base import _checksum
 
 
 def small_space(n_conv: int = 3, source: str = "small.yaml"):
@@ -222,12 +222,12 @@ def test_unknown_controller_and_settings():
 
 def test_importing_controllers_does_not_import_tensorflow():
     code = (
-        "import sys, bionas.controller as c;"
-        "from bionas.space import load_space;"
+        "import sys, bionas.search.strategies as c;"
+        "from bionas.records.space import load_space;"
         "s = load_space('config/model_space.yaml');"
         "[c.get_controller(n, s).propose(c.get_controller(n, s).init_state(0), 2, 1) "
         "for n in ('random', 'grid')];"
-        "import bionas.replay, bionas.history;"
+        "import bionas.search.replay, bionas.records.history;"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(_root()))
@@ -370,7 +370,7 @@ def test_rl_learns_a_bandit(algorithm, advantage):
 
 
 def test_centred_ranks_by_hand():
-    from bionas.controller.rl import _centred_ranks
+    from bionas.search.strategies.rl import _centred_ranks
 
     sd = math.sqrt(2 / 3)  # of the centred ranks -1, 0, 1
     assert np.allclose(_centred_ranks(np.array([0.1, 0.5, 0.3])), [-1 / sd, 1 / sd, 0])
@@ -412,7 +412,7 @@ def test_rank_advantage_with_one_child_uses_the_baseline():
 
 
 def test_elite_by_hand():
-    from bionas.controller.rl import _elite
+    from bionas.search.strategies.rl import _elite
 
     rewards = np.array([0.1, 0.5, 0.3, 0.5, -1.0])
     assert _elite(rewards, 0.4).tolist() == [1, 3]  # round(0.4 * 5) = 2; ties by arrival
@@ -428,8 +428,8 @@ def test_elite_joins_every_update():
     """Step 2's update is one REINFORCE step on the step's children (rank
     advantages) and the best 20% of all 8 results (advantage 0.5), computed here
     by hand; the state keeps every result in order."""
-    from bionas.controller import policy
-    from bionas.controller.rl import _centred_ranks
+    from bionas.search.strategies import policy
+    from bionas.search.strategies.rl import _centred_ranks
 
     ctrl = make("rl")
     s0 = ctrl.init_state(5)

@@ -13,9 +13,9 @@ from helpers_child import GOOD, write_space, write_tensors
 
 from bionas.cli import main
 from bionas.errors import InputError
-from bionas.final import evaluate_replicates, select_from_history
-from bionas.history import history_columns, write_history
-from bionas.space import make_architecture
+from bionas.records.architecture import make_architecture
+from bionas.records.history import history_columns, write_history
+from bionas.search.final import evaluate_replicates, select_from_history
 
 A = GOOD
 B = ("conv_k10_f16", "max2", "gmax", "none")
@@ -84,7 +84,7 @@ def test_top_k_with_the_controller_is_refused(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Three saved models (two of A, one of B) with train.json records, and test tensors."""
-    from bionas.builder import build_model
+    from bionas.search.builder import build_model
 
     tmp = tmp_path_factory.mktemp("final")
     space = write_space(tmp / "space.yaml")

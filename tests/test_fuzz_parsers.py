@@ -25,13 +25,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bionas.config import load_config
+from bionas.data.genome import Genome
+from bionas.data.peaks import read_peaks
 from bionas.errors import InputError
-from bionas.genome import Genome
-from bionas.history import history_columns, read_history
-from bionas.intervals import read_peaks
-from bionas.motifs import read_meme
-from bionas.replay import read_table
-from bionas.space import load_space, parse_space
+from bionas.motifs.io import read_meme
+from bionas.records.history import history_columns, read_history
+from bionas.records.space import load_space, parse_space
+from bionas.search.replay import read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 # BIONAS_FUZZ_SCALE=20 runs twenty times the examples (a longer hunt for bugs)

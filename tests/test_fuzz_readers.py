@@ -47,14 +47,15 @@ from test_fuzz_parsers import (
     written,
 )
 
-from bionas.controller import get_controller, load_controller
+from bionas.data.genome import Genome
 from bionas.errors import InputError
-from bionas.genome import Genome
-from bionas.history import METRICS_KEYS, read_metrics
-from bionas.intervals import KINDS, SPLITS, WINDOW_COLUMNS, read_windows
 from bionas.io import save_npz
-from bionas.space import make_architecture, read_architecture
-from bionas.train import TRAIN_KEYS, load_tensors, read_train_result
+from bionas.records.architecture import make_architecture, read_architecture
+from bionas.records.metrics import METRICS_KEYS, read_metrics
+from bionas.records.tensors import load_tensors
+from bionas.records.train_result import TRAIN_KEYS, read_train_result
+from bionas.records.windows import KINDS, SPLITS, WINDOW_COLUMNS, read_windows
+from bionas.search.strategies import get_controller, load_controller
 
 FEW = settings(FUZZ, max_examples=40 * SCALE)
 ARCHS = list(SPACE.architectures())
@@ -199,7 +200,7 @@ def read_or_error(read, path: Path, hint: str | None = "delete"):
 
 
 # --------------------------------------------------------------------------
-# architecture JSON and a step's proposals.json (bionas.space.read_architecture)
+# architecture JSON and a step's proposals.json (bionas.records.architecture.read_architecture)
 
 
 def arch_problems(obj) -> set:
@@ -282,7 +283,7 @@ def test_damaged_proposals_are_read_or_rejected(proposals, data):
 
 
 # --------------------------------------------------------------------------
-# train.json (bionas.train.read_train_result)
+# train.json (bionas.records.train_result.read_train_result)
 
 
 def _model_name(v) -> bool:
@@ -331,7 +332,7 @@ def train_problems(obj) -> set:
 
 @st.composite
 def train_record(draw) -> dict:
-    """A train.json as bionas.train.child_record writes it (the keys readers need and more)."""
+    """A train.json as bionas.records.train_result.child_record writes it (the keys readers need and more)."""
     layers = draw(st.sampled_from(ARCHS))
     ok = draw(st.booleans())
     unit = st.none() | st.floats(0, 1)
@@ -399,7 +400,7 @@ def test_damaged_train_json_is_read_or_rejected(blob):
 
 
 # --------------------------------------------------------------------------
-# metrics.json (bionas.history.read_metrics: update-controller, history)
+# metrics.json (bionas.records.metrics.read_metrics: update-controller, history)
 
 
 METRICS_CONTRACT = {
@@ -540,7 +541,7 @@ def test_missing_files_and_directories_are_input_errors(read, name, tmp_path):
 
 
 # --------------------------------------------------------------------------
-# .npz tensors (bionas.train.load_tensors: train-child, evaluate, compare-motifs)
+# .npz tensors (bionas.records.tensors.load_tensors: train-child, evaluate, compare-motifs)
 
 ENCODE = "delete it and rerun `bionas encode`"
 
@@ -765,7 +766,7 @@ def test_damaged_npz_is_read_or_rejected(blob):
 
 
 # --------------------------------------------------------------------------
-# the windows table (bionas.intervals.read_windows: encode)
+# the windows table (bionas.records.windows.read_windows: encode)
 
 SIZES = {"chr1": 5000, "chr2": 3000, "chrX": 800}
 
@@ -830,7 +831,7 @@ def test_damaged_windows_tables_are_read_or_rejected(blob):
 
 
 # --------------------------------------------------------------------------
-# controller state (bionas.controller.load_controller: propose, update-controller,
+# controller state (bionas.search.strategies.load_controller: propose, update-controller,
 # select-architecture)
 #
 # STATE_REGRESSIONS lists the inputs that once crashed the loader or were used
@@ -1015,7 +1016,7 @@ def test_state_loader_regressions_are_refused(make):
 
 
 # --------------------------------------------------------------------------
-# the FASTA index (bionas.genome.Genome trusts a .fai newer than its FASTA)
+# the FASTA index (bionas.data.genome.Genome trusts a .fai newer than its FASTA)
 
 
 def open_with_index(records, width: int, kind: str, index) -> InputError | None:

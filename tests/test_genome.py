@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
+from bionas.data.genome import Genome, chrom_sizes, n_runs
 from bionas.errors import InputError
-from bionas.genome import Genome, chrom_sizes, n_runs
 
 
 def _plain(path) -> dict[str, str]:
@@ -144,7 +144,7 @@ def test_ragged_lines_name_the_line(tmp_path):
 
 
 def test_large_file_indexing_path_agrees(tiny, monkeypatch):
-    import bionas.genome as genome_module
+    import bionas.data.genome as genome_module
 
     small = Genome(tiny["fasta"])
     (tiny["fasta"].parent / "tiny.fa.fai").unlink()

@@ -9,18 +9,17 @@ import numpy as np
 import pytest
 
 from bionas.errors import InputError
-from bionas.history import (
-    METRICS_KEYS,
+from bionas.records.history import (
     append_rows,
     empty_history,
     history_columns,
     metrics_row,
     read_history,
-    read_metrics,
     write_history,
 )
-from bionas.replay import read_table
-from bionas.space import parse_space
+from bionas.records.metrics import METRICS_KEYS, read_metrics
+from bionas.records.space import parse_space
+from bionas.search.replay import read_table
 
 SPACE = parse_space(
     {

@@ -19,8 +19,9 @@ import pytest
 import yaml
 from helpers_child import GOOD, SPACE_YAML, motif_pwm, write_architecture, write_meme, write_tensors
 
-from bionas.controller import get_controller
-from bionas.space import load_space, make_architecture
+from bionas.records.architecture import make_architecture
+from bionas.records.space import load_space
+from bionas.search.strategies import get_controller
 
 
 def bionas(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:

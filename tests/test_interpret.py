@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionas.compare import (
+from bionas.data.onehot import one_hot
+from bionas.motifs.compare import (
     ACTIVATION_MIN_BITS,
     best_matches,
     compare_motifs,
     load_collection,
     numba_cache_dir,
 )
-from bionas.interpret import (
+from bionas.motifs.interpret import (
     ACTIVATIONS,
     ActivationPWMs,
     activation_pwms,
@@ -24,9 +25,9 @@ from bionas.interpret import (
     recovery_table,
     softmax_pwms,
 )
-from bionas.knowledge import filters_to_pwms
-from bionas.motifs import Motif, reverse_complement
-from bionas.onehot import one_hot
+from bionas.motifs.io import Motif
+from bionas.motifs.pwm import reverse_complement
+from bionas.search.knowledge import filters_to_pwms
 
 CACHE = Path(__file__).resolve().parents[1] / ".numba_cache"
 BASES = "ACGT"

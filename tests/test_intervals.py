@@ -7,25 +7,21 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bionas.errors import InputError
-from bionas.genome import Genome
-from bionas.intervals import (
-    Intervals,
-    assign_splits,
-    check_chromosomes,
+from bionas.data.encode import encode_windows
+from bionas.data.genome import Genome
+from bionas.data.negatives import (
     dinucleotide_negatives,
-    encode_windows,
     gc_matched_negatives,
     parse_source,
-    prepare,
-    read_peaks,
-    read_windows,
     shuffle_negatives,
-    summit_windows,
     window_gc,
-    write_windows,
 )
-from bionas.onehot import decode, one_hot
+from bionas.data.onehot import decode, one_hot
+from bionas.data.peaks import check_chromosomes, read_peaks, summit_windows
+from bionas.data.prepare import assign_splits, prepare
+from bionas.data.ranges import Intervals
+from bionas.errors import InputError
+from bionas.records.windows import read_windows, write_windows
 
 SPLIT = {"val_chroms": ["chr3"], "test_chroms": ["chr4"]}
 
@@ -166,8 +162,8 @@ def test_shuffle_negatives_avoid_excluded_and_are_seeded(tiny, tmp_path):
 
 
 def test_gc_matched_negatives_match_the_histogram(tmp_path):
-    from bionas.motifs import Motif
-    from bionas.simulate import simulate, write_simulation
+    from bionas.data.simulate import simulate, write_simulation
+    from bionas.motifs.io import Motif
 
     # GC-rich planted motif so positives sit above the background GC
     motif = Motif("m", "gc", np.tile([[0.05, 0.45, 0.45, 0.05]], (12, 1)))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bionas.io import remove_dead_temps, save_npz, temp_prefix, write_json, write_text
-from bionas.train import cache_store
+from bionas.search.cache import cache_store
 
 #: A writer that stops in the middle of an atomic write and waits to be killed.
 WRITER = textwrap.dedent(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bionas.knowledge import (
+from bionas.search.knowledge import (
     KnowledgeResult,
     filters_to_pwms,
     knowledge_dissimilarity,

@@ -1,4 +1,4 @@
-"""Tests for bionas.metrics: hand-computed AUROC/AUPRC, ties, one-class tasks."""
+"""Tests for bionas.search.evaluation: hand-computed AUROC/AUPRC, ties, one-class tasks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bionas.metrics import auprc, auroc, evaluate, one_class_note
+from bionas.search.evaluation import auprc, auroc, evaluate, one_class_note
 
 
 def _pairwise_auroc(y, s):

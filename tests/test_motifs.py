@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 
 from bionas.errors import InputError
-from bionas.motifs import (
-    Motif,
-    consensus,
-    fetch_jaspar,
-    information_content,
-    read_meme,
-    resolve_jaspar,
-    reverse_complement,
-    write_meme,
-)
+from bionas.motifs.io import Motif, read_meme, write_meme
+from bionas.motifs.jaspar import fetch_jaspar, resolve_jaspar
+from bionas.motifs.pwm import consensus, information_content, reverse_complement
 
 HEAD = "MEME version 4\n\nALPHABET= ACGT\n\n"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bionas.onehot import (
+from bionas.data.onehot import (
     decode,
     dinucleotide_shuffle,
     gc_fraction,

@@ -1,4 +1,4 @@
-"""The numpy policy (bionas.controller.policy) against the same policy built in Keras.
+"""The numpy policy (bionas.search.strategies.policy) against the same policy built in Keras.
 
 The reference below is the Keras LSTM policy written out with Keras layers
 and a GradientTape: it must agree with the numpy rollouts, log-probabilities,
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bionas.controller import get_controller, policy
-from bionas.controller.rl import policy_shapes
-from bionas.space import load_space
+from bionas.records.space import load_space
+from bionas.search.strategies import get_controller, policy
+from bionas.search.strategies.rl import policy_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = load_space(ROOT / "config" / "model_space.yaml")
@@ -191,8 +191,8 @@ def test_update_needs_no_tensorflow(tmp_path):
 
     code = f"""
 import sys
-from bionas.controller import get_controller
-from bionas.space import load_space
+from bionas.search.strategies import get_controller
+from bionas.records.space import load_space
 space = load_space({str(ROOT / 'config' / 'model_space.yaml')!r})
 ctrl = get_controller('rl', space)
 state = ctrl.load_state({str(tmp_path / 's')!r})

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from bionas.cli import main
-from bionas.controller import get_controller
 from bionas.errors import InputError
-from bionas.replay import gold_standard, read_table, replay, replay_search
-from bionas.space import parse_space
+from bionas.records.space import parse_space
+from bionas.search.replay import gold_standard, read_table, replay, replay_search
+from bionas.search.strategies import get_controller
 
 SPACE_OBJ = {
     "layers": [
@@ -261,7 +261,7 @@ def test_the_benchmark_table_covers_its_space():
     trained at least twice, readable as a results table of that space."""
     from pathlib import Path
 
-    from bionas.space import load_space
+    from bionas.records.space import load_space
 
     bench = Path(__file__).resolve().parent.parent / "bench" / "data"
     space = load_space(bench / "space.yaml")

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from workflow_helpers import ROOT, finished_tiny_run, load_case, snakemake
 
-from bionas.metrics import auprc, auroc
-from bionas.motifs import reverse_complement
+from bionas.motifs.pwm import reverse_complement
 from bionas.report.curves import pareto_front, pr_curve, roc_curve, running_best
 from bionas.report.html import fmt_number, fmt_seconds, relative_href
 from bionas.report.logos import align_match, logo_pair_png
 from bionas.report.run import benchmark_table, compute_by_rule
+from bionas.search.evaluation import auprc, auroc
 
 RUN = "results/tiny/tiny"
 #: The compilation cache every test session shares (see tests/test_compare.py).
@@ -81,7 +81,7 @@ def test_align_match_puts_matching_columns_on_top_of_each_other(orientation):
 
 def test_align_match_follows_the_comparison_on_both_strands():
     """The offset and orientation tomtom-lite reports put the right columns together."""
-    from bionas.compare import compare_motifs, load_collection
+    from bionas.motifs.compare import compare_motifs, load_collection
 
     jaspar = load_collection("JASPAR2024")
     target = next(m for m in jaspar if m.id == "MA0139.2")

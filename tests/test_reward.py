@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bionas.reward import KINDS, compute_reward
+from bionas.search.reward import KINDS, compute_reward
 
 
 def test_loss_reward_is_bionas_formula():

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bionas.errors import InputError
-from bionas.genome import Genome, n_runs
-from bionas.motifs import Motif, fetch_jaspar, information_content
-from bionas.onehot import reverse_complement_seq
-from bionas.simulate import (
+from bionas.data.genome import Genome, n_runs
+from bionas.data.onehot import reverse_complement_seq
+from bionas.data.simulate import (
     DEFAULT_MOTIFS,
     DEFAULT_PRIORS,
     MIN_SPACING,
@@ -17,6 +15,10 @@ from bionas.simulate import (
     simulate,
     write_simulation,
 )
+from bionas.errors import InputError
+from bionas.motifs.io import Motif
+from bionas.motifs.jaspar import fetch_jaspar
+from bionas.motifs.pwm import information_content
 
 MOTIFS = [
     Motif("m1", "one", np.tile([[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.01, 0.97]], (5, 1))),

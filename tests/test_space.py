@@ -11,12 +11,8 @@ import pytest
 import yaml
 
 from bionas.errors import InputError
-from bionas.space import (
-    load_space,
-    make_architecture,
-    parse_space,
-    read_architecture,
-)
+from bionas.records.architecture import make_architecture, read_architecture
+from bionas.records.space import load_space, parse_space
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "config" / "model_space.yaml"

@@ -1,4 +1,4 @@
-"""Tests for bionas.train: tensor checks, training, reproducibility, records and cache."""
+"""Tests for bionas.search.train: tensor checks, training, reproducibility, records and cache."""
 
 from __future__ import annotations
 
@@ -14,17 +14,10 @@ import pytest
 from helpers_child import BIG, GOOD, make_tensors, write_space, write_tensors
 
 from bionas.errors import InputError
-from bionas.train import (
-    TrainSettings,
-    cache_key,
-    cache_lookup,
-    cache_store,
-    check_pair,
-    configure_tensorflow,
-    json_safe,
-    load_tensors,
-    train_child,
-)
+from bionas.records.tensors import check_pair, load_tensors
+from bionas.records.train_result import json_safe
+from bionas.search.cache import cache_key, cache_lookup, cache_store
+from bionas.search.train import TrainSettings, configure_tensorflow, train_child
 
 FAST = TrainSettings(epochs=3, batch_size=32, learning_rate=0.01)
 
@@ -182,7 +175,7 @@ class _FakeModel:
 
 def test_monitor_early_stopping_and_best_epoch():
     _, keras = configure_tensorflow(1, 0)
-    from bionas.train import _make_monitor
+    from bionas.search.train import _make_monitor
 
     monitor = _make_monitor(keras, patience=2, max_seconds=1e9, start=0.0)
     model = _FakeModel()
@@ -235,8 +228,8 @@ _SUBPROCESS = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from helpers_child import GOOD
-from bionas.space import load_space
-from bionas.train import TrainSettings, load_tensors, train_child
+from bionas.records.space import load_space
+from bionas.search.train import TrainSettings, load_tensors, train_child
 space = load_space({space!r})
 r = train_child(space, GOOD, load_tensors({train!r}), load_tensors({val!r}),
                 TrainSettings(epochs=2, batch_size=32, learning_rate=0.01))

@@ -2,16 +2,16 @@
 
 Every first-layer filter becomes a PWM two ways, and each is compared with
 every matrix of the collection (tomtom-lite, both strands, q-values over the
-whole collection; see :mod:`bionas.compare`):
+whole collection; see :mod:`bionas.motifs.compare`):
 
 - ``activation``: from the test windows that activate the filter
-  (:func:`bionas.interpret.activation_pwms` on the test positives, trimmed to
+  (:func:`bionas.motifs.interpret.activation_pwms` on the test positives, trimmed to
   the columns of at least 1.0 bit before comparing);
 - ``softmax``: from the weights, a per-position softmax with ``--temperature``
-  (:func:`bionas.interpret.softmax_pwms`, trimmed at 0.5 bit).
+  (:func:`bionas.motifs.interpret.softmax_pwms`, trimmed at 0.5 bit).
 
 The negative control runs the same pipeline on the filters of a randomly
-initialised model of the same architecture (:func:`bionas.builder.build_model`
+initialised model of the same architecture (:func:`bionas.search.builder.build_model`
 with ``--control-seed``), on the same sequences: its filters should match
 nothing. The count of control filters with a significant best match is
 written next to the model's own counts.
@@ -19,7 +19,7 @@ written next to the model's own counts.
 Outputs in ``--out-dir`` (each written atomically):
 
 ``matches.tsv``
-    ``kind`` (activation | softmax), then :data:`bionas.compare.MATCH_COLUMNS`:
+    ``kind`` (activation | softmax), then :data:`bionas.motifs.compare.MATCH_COLUMNS`:
     the ``--top-k`` best targets of every filter and kind (q-values over all
     targets), one row with status ``uninformative`` for a PWM with no column
     informative enough to compare.
@@ -32,10 +32,10 @@ Outputs in ``--out-dir`` (each written atomically):
     its information content (bits), consensus, best match and its p/q-value.
 ``recovery.tsv``
     Per kind and prior motif: recovered or not, the best filter and its
-    q-value (:func:`bionas.interpret.recovery_table`).
+    q-value (:func:`bionas.motifs.interpret.recovery_table`).
 ``found_not_given.tsv``
     Per kind, filters whose significant best match is not a prior
-    (:func:`bionas.interpret.found_not_given`).
+    (:func:`bionas.motifs.interpret.found_not_given`).
 ``best_targets.meme``
     The matrices of every best match (as stored in the collection), so the
     report can draw them without reading the collection again.
@@ -221,7 +221,7 @@ def model_pwms(
     model: Any, positives: np.ndarray, temperature: float, threshold: float
 ) -> FilterPWMs:
     """Activation and softmax PWMs of a Keras model's first convolution."""
-    from bionas.interpret import activation_pwms, softmax_pwms
+    from bionas.motifs.interpret import activation_pwms, softmax_pwms
 
     act = activation_pwms(model, positives, threshold)
     soft = softmax_pwms(model, temperature)
@@ -237,7 +237,7 @@ def compare_both(
     threads: int,
 ) -> pd.DataFrame:
     """Both kinds of PWMs against the collection: one table with a leading ``kind`` column."""
-    from bionas.compare import ACTIVATION_MIN_BITS, SOFTMAX_MIN_BITS, compare_motifs
+    from bionas.motifs.compare import ACTIVATION_MIN_BITS, SOFTMAX_MIN_BITS, compare_motifs
 
     names = filter_names(len(pwms.activation))
     tables = []
@@ -261,7 +261,7 @@ def compare_both(
 
 def significant_filters(matches: pd.DataFrame, q_threshold: float) -> dict[str, int]:
     """Per kind, the number of filters whose best match has ``q < q_threshold``."""
-    from bionas.compare import best_matches
+    from bionas.motifs.compare import best_matches
 
     out = {}
     for kind in KINDS:
@@ -283,7 +283,8 @@ def per_kind(matches: pd.DataFrame, fn, *args: Any, **kwargs: Any) -> pd.DataFra
 
 def filter_table(pwms: FilterPWMs, matches: pd.DataFrame) -> pd.DataFrame:
     """One row per filter (:data:`FILTER_COLUMNS`) from its PWMs and the match table."""
-    from bionas.compare import best_matches, column_bits, iupac_consensus
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.pwm import column_bits, iupac_consensus
 
     names = filter_names(len(pwms.activation))
     rows: dict[str, dict[str, Any]] = {
@@ -353,16 +354,17 @@ def _load_model(path: Path):
 
 
 def _collection(source: str, tax_group: str) -> list[Any]:
-    from bionas.compare import load_collection
+    from bionas.motifs.compare import load_collection
 
     group = None if tax_group.strip().lower() in ("", "all") else tax_group
     return load_collection(source, "CORE", group)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bionas.motifs import Motif, read_meme, write_meme
-    from bionas.space import load_space, read_architecture
-    from bionas.train import load_tensors
+    from bionas.motifs.io import Motif, read_meme, write_meme
+    from bionas.records.architecture import read_architecture
+    from bionas.records.space import load_space
+    from bionas.records.tensors import load_tensors
 
     started = time.monotonic()
     space = load_space(args.space)
@@ -377,8 +379,8 @@ def run(args: argparse.Namespace) -> int:
     collection = _collection(args.collection, args.tax_group)
     log.info("%d target motifs in %s (%s)", len(collection), args.collection, args.tax_group)
 
-    from bionas.builder import build_model
-    from bionas.train import configure_tensorflow
+    from bionas.search.builder import build_model
+    from bionas.search.train import configure_tensorflow
 
     configure_tensorflow(args.threads, seed=args.control_seed)
     model = _load_model(Path(args.model))
@@ -404,8 +406,8 @@ def run(args: argparse.Namespace) -> int:
     compared = time.monotonic()
     control_matches = compare_both(control, collection, **opts)
 
-    from bionas.compare import best_matches
-    from bionas.interpret import found_not_given, recovery_table
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.interpret import found_not_given, recovery_table
 
     q = args.q_threshold
     recovery = per_kind(matches, recovery_table, priors, q)

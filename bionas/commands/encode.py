@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bionas.genome import Genome
-from bionas.intervals import SPLITS, encode_windows, read_windows
+from bionas.data.encode import encode_windows
+from bionas.data.genome import Genome
 from bionas.io import save_npz
+from bionas.records.windows import SPLITS, read_windows
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bionas.errors import InputError
-    from bionas.final import evaluate_replicates
-    from bionas.space import load_space, make_architecture
-    from bionas.train import read_train_result
+    from bionas.records.architecture import make_architecture
+    from bionas.records.space import load_space
+    from bionas.records.train_result import read_train_result
+    from bionas.search.final import evaluate_replicates
 
     space = None
     for flag, given in (("--metrics", args.metrics), ("--out-architecture", args.out_architecture)):

@@ -10,8 +10,8 @@ import argparse
 import logging
 from typing import Any
 
-from bionas.controller import CONTROLLERS, get_controller
-from bionas.space import load_space
+from bionas.records.space import load_space
+from bionas.search.strategies import CONTROLLERS, get_controller
 
 log = logging.getLogger(__name__)
 

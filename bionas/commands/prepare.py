@@ -6,9 +6,12 @@ import argparse
 import logging
 import re
 
+from bionas.data.genome import Genome
+from bionas.data.negatives import NEGATIVE_METHODS
+from bionas.data.peaks import read_peaks
+from bionas.data.prepare import prepare
 from bionas.errors import InputError
-from bionas.genome import Genome
-from bionas.intervals import NEGATIVE_METHODS, prepare, read_peaks, write_summary, write_windows
+from bionas.records.windows import write_summary, write_windows
 
 log = logging.getLogger(__name__)
 _TASK = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bionas.motifs import DEFAULT_RELEASE, fetch_jaspar, read_meme, write_meme
+from bionas.motifs.io import read_meme, write_meme
+from bionas.motifs.jaspar import DEFAULT_RELEASE, fetch_jaspar
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ import argparse
 import logging
 
 from bionas.commands.init_controller import non_negative_int, positive_int
-from bionas.controller import load_controller
 from bionas.io import write_json
-from bionas.space import load_space, make_architecture
+from bionas.records.architecture import make_architecture
+from bionas.records.space import load_space
+from bionas.search.strategies import load_controller
 
 log = logging.getLogger(__name__)
 

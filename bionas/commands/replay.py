@@ -21,10 +21,10 @@ from bionas.commands.init_controller import (
     positive_int,
     settings_from_args,
 )
-from bionas.controller import CONTROLLERS
 from bionas.errors import InputError
-from bionas.replay import read_table, replay
-from bionas.space import load_space
+from bionas.records.space import load_space
+from bionas.search.replay import read_table, replay
+from bionas.search.strategies import CONTROLLERS
 
 
 def non_negative_float(text: str) -> float:

@@ -11,7 +11,7 @@ class), gets ``status: failed`` and the ``--failure-reward``.
 
 The first-layer kernel is read from the ``.keras`` file's HDF5 weights, so
 this command does not import TensorFlow (see
-:func:`bionas.builder.read_first_conv_weights`).
+:func:`bionas.search.builder.read_first_conv_weights`).
 
 ``metrics.json``::
 
@@ -36,9 +36,9 @@ import numpy as np
 
 from bionas.errors import InputError
 from bionas.io import write_json
-from bionas.space import load_space
-from bionas.train import RERUN_TRAIN_CHILD as _RERUN
-from bionas.train import json_safe, read_train_result
+from bionas.records.space import load_space
+from bionas.records.train_result import RERUN_TRAIN_CHILD as _RERUN
+from bionas.records.train_result import json_safe, read_train_result
 
 log = logging.getLogger("bionas.score_child")
 
@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _first_conv_kernel(model_path: Path) -> np.ndarray:
     """The first-convolution kernel (width, 4, n_filters) of a saved child model."""
-    from bionas.builder import FIRST_CONV, read_first_conv_weights
+    from bionas.search.builder import FIRST_CONV, read_first_conv_weights
 
     if not model_path.is_file():
         raise InputError(f"model file not found; {_RERUN}", model_path)
@@ -130,9 +130,9 @@ def _first_conv_kernel(model_path: Path) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bionas.knowledge import filters_to_pwms, knowledge_dissimilarity
-    from bionas.motifs import read_meme
-    from bionas.reward import compute_reward
+    from bionas.motifs.io import read_meme
+    from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
+    from bionas.search.reward import compute_reward
 
     space = load_space(args.space)
     path = Path(args.train_result)

@@ -16,7 +16,8 @@ import argparse
 
 from bionas.errors import InputError
 from bionas.io import write_json
-from bionas.space import load_space, make_architecture, read_architecture
+from bionas.records.architecture import make_architecture, read_architecture
+from bionas.records.space import load_space
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k {args.top_k} needs --mode best_reward (--mode {args.mode} "
                          "gives one architecture)")
     if args.mode == "best_reward":
-        from bionas.final import select_from_history
+        from bionas.search.final import select_from_history
 
         candidates = select_from_history(args.history, space, args.top_k)
     elif args.mode == "controller":
-        from bionas.final import select_from_controller
+        from bionas.search.final import select_from_controller
 
         candidates = [select_from_controller(args.state, space)]
     else:

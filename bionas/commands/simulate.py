@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bionas import simulate as sim
-from bionas.motifs import DEFAULT_RELEASE, fetch_jaspar
+from bionas.data import simulate as sim
+from bionas.motifs.jaspar import DEFAULT_RELEASE, fetch_jaspar
 
 log = logging.getLogger(__name__)
 

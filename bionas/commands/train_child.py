@@ -39,19 +39,12 @@ import sys
 from pathlib import Path
 
 from bionas.io import atomic_path, write_json
-from bionas.space import load_space, read_architecture
-from bionas.train import (
-    MODEL_FILE,
-    RESULT_FILE,
-    TrainSettings,
-    cache_key,
-    cache_lookup,
-    cache_store,
-    check_pair,
-    child_record,
-    load_tensors,
-    train_child,
-)
+from bionas.records.architecture import read_architecture
+from bionas.records.space import load_space
+from bionas.records.tensors import check_pair, load_tensors
+from bionas.records.train_result import MODEL_FILE, RESULT_FILE, child_record
+from bionas.search.cache import cache_key, cache_lookup, cache_store
+from bionas.search.train import TrainSettings, train_child
 
 log = logging.getLogger("bionas.train_child")
 

@@ -12,17 +12,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from bionas.controller import load_controller
 from bionas.errors import InputError
-from bionas.history import (
+from bionas.records.history import (
     append_rows,
     empty_history,
     metrics_row,
     read_history,
-    read_metrics,
     write_history,
 )
-from bionas.space import load_space
+from bionas.records.metrics import read_metrics
+from bionas.records.space import load_space
+from bionas.search.strategies import load_controller
 
 log = logging.getLogger(__name__)
 

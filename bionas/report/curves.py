@@ -2,7 +2,7 @@
 
 :func:`roc_curve` and :func:`pr_curve` step through the distinct score
 thresholds from the highest down (tied scores form one threshold, as in
-:mod:`bionas.metrics`); :func:`pareto_front` finds the non-dominated points
+:mod:`bionas.search.evaluation`); :func:`pareto_front` finds the non-dominated points
 when both coordinates are minimised; :func:`running_best` is the best value
 seen so far.
 """

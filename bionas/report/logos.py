@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from bionas.motifs import ALPHABET, information_content, reverse_complement
+from bionas.motifs.pwm import ALPHABET, information_content, reverse_complement
 
 #: Logo colours of A, C, G, T.
 COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
@@ -43,7 +43,7 @@ def align_match(query: np.ndarray, target: np.ndarray, offset: int, orientation:
         The target as stored in the collection.
     offset : int
         Query column ``j`` faces target column ``j + offset`` (of the oriented
-        target), as in :func:`bionas.compare.compare_motifs`.
+        target), as in :func:`bionas.motifs.compare.compare_motifs`.
     orientation : {"+", "-"}
         ``-``: the query matched the target's reverse complement.
 

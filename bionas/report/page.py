@@ -361,8 +361,8 @@ def _target_label(row: pd.Series | None) -> str:
 def _filter_rows(
     inputs: ReportInputs, matches: pd.DataFrame, filters: pd.DataFrame, q_threshold: float
 ) -> str:
-    from bionas.compare import best_matches
-    from bionas.motifs import read_meme
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.io import read_meme
     from bionas.report.logos import logo_pair_png
 
     directory = Path(inputs.interpret_dir)
@@ -433,7 +433,7 @@ def _filter_rows(
 def _truth_table(
     truth_path: Path, matches: pd.DataFrame, priors: list[dict[str, str]], q: float
 ) -> str:
-    from bionas.compare import best_matches, id_base
+    from bionas.motifs.compare import best_matches, id_base
 
     truth = _read_tsv(truth_path, "bionas simulate")
     if truth.empty or "motif_id" not in truth.columns:
@@ -599,8 +599,8 @@ def files_section(inputs: ReportInputs) -> str:
 
 def build_report(inputs: ReportInputs) -> str:
     """The whole report page as an HTML string (see the package docstring)."""
-    from bionas.history import read_history
-    from bionas.space import load_space
+    from bionas.records.history import read_history
+    from bionas.records.space import load_space
 
     started = time.monotonic()
     space = load_space(inputs.space)

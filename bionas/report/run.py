@@ -104,7 +104,7 @@ class Trajectory:
 
 def controller_trajectory(directories: Sequence[str | PathLike], space) -> Trajectory:
     """Load every saved controller state (in order of their steps) and read its choices."""
-    from bionas.controller import load_controller
+    from bionas.search.strategies import load_controller
 
     states = []
     for directory in directories:

@@ -180,7 +180,7 @@ CHILDREN = config["search"]["children_per_step"]
 
 def _check_search_config():
     """The model space must load for every dataset's window, and a grid must fit the budget."""
-    from bionas.space import load_space
+    from bionas.records.space import load_space
 
     try:
         for name, ds in config["datasets"].items():

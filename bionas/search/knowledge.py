@@ -30,6 +30,7 @@ import numpy as np
 #: gives a large finite KL term instead of ``inf``.
 PROB_FLOOR = 1e-10
 
+
 #: Rows of a PWM must sum to 1 within this tolerance; they are then renormalised
 #: exactly (MEME and JASPAR files round their probabilities).
 ROW_SUM_TOL = 1e-3
@@ -203,7 +204,7 @@ def knowledge_dissimilarity(
         Filter PWMs (for example from :func:`filters_to_pwms`), rows sum to 1.
     priors : sequence of (m_i, 4) array-like
         Prior motifs (widths may differ), rows sum to 1; objects with a
-        ``pwm`` attribute (``bionas.motifs.Motif``) are accepted.
+        ``pwm`` attribute (``bionas.motifs.io.Motif``) are accepted.
     both_strands : bool
         Also match each filter's reverse complement (BioNAS used one strand).
     lambda_reg : float

@@ -543,10 +543,10 @@ def n_runs(fasta: str | os.PathLike | Genome, min_length: int = 1):
 
     Returns
     -------
-    bionas.intervals.Intervals
+    bionas.data.ranges.Intervals
         Sorted by sequence (file order) and start.
     """
-    from bionas.intervals import Intervals
+    from bionas.data.ranges import Intervals
 
     genome = open_genome(fasta)
     chroms, starts, ends = [], [], []

@@ -6,12 +6,12 @@ every epoch, validation loss after every epoch, early stopping after
 epoch's weights restored at the end. Caps: ``epochs`` and ``max_seconds`` of
 wall time (checked after every batch). Metrics of the restored model on the
 validation set: loss (the best epoch's), AUROC and AUPRC per task and their
-mean over tasks (:mod:`bionas.metrics`).
+mean over tasks (:mod:`bionas.search.evaluation`).
 
 A child that cannot train is a result, not an error (``status: failed``):
 
 * more weights than ``max_params`` (counted from shapes before anything is
-  built, see :func:`bionas.builder.count_params`);
+  built, see :func:`bionas.search.builder.count_params`);
 * a non-finite training or validation loss, or non-finite predictions;
 * out of memory while building or training (``tf.errors.ResourceExhaustedError``,
   ``MemoryError``).
@@ -54,43 +54,21 @@ here too; :mod:`bionas.commands.train_child` wires them to the command line.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
-from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bionas import __version__
-from bionas.builder import build_model, count_params
-from bionas.errors import InputError, shown
-from bionas.io import NPZ_ERRORS, read_json, read_npz_member, remove_dead_temps, temp_prefix
-from bionas.metrics import evaluate
-from bionas.space import ModelSpace
+from bionas.records.space import ModelSpace
+from bionas.records.tensors import Tensors
+from bionas.search.builder import build_model, count_params
+from bionas.search.evaluation import evaluate
 
 log = logging.getLogger(__name__)
-
-#: Name of the model file in a child's output directory and a cache entry.
-MODEL_FILE = "model.keras"
-#: Name of the result record in a child's output directory and a cache entry.
-RESULT_FILE = "train.json"
-#: Bumped when the training procedure changes in a way that changes results.
-CACHE_FORMAT = 2
-
-_RERUN = "delete it and rerun `bionas encode`"
-
-
-# ---------------------------------------------------------------------------
-# settings
 
 
 @dataclass(frozen=True)
@@ -122,133 +100,6 @@ class TrainSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ---------------------------------------------------------------------------
-# tensors
-
-
-@dataclass(frozen=True)
-class Tensors:
-    """A validated ``.npz`` of one split.
-
-    ``X``: (n, L, 4) uint8 one-hot (A, C, G, T); ``y``: (n, n_tasks) float32 of
-    0/1; ``tasks``: n_tasks names; ``sha256``: checksum of the file's bytes.
-    """
-
-    path: Path
-    X: np.ndarray
-    y: np.ndarray
-    tasks: tuple[str, ...]
-    sha256: str
-
-    @property
-    def length(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def n_tasks(self) -> int:
-        return int(self.y.shape[1])
-
-
-def file_sha256(path: str | PathLike) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def load_tensors(path: str | PathLike) -> Tensors:
-    """Read and check one split written by ``bionas encode``.
-
-    Raises
-    ------
-    InputError
-        Naming the file and the key, when the file is missing or unreadable, a
-        key is missing, or a dtype, shape or value is not what encode writes.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("tensor file not found; run `bionas encode` to write it", path)
-    try:
-        sha = file_sha256(path)
-        npz = np.load(path, allow_pickle=False)
-    except NPZ_ERRORS as err:
-        raise InputError(f"not a readable .npz ({err}); {_RERUN}", path) from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise InputError(f"not an .npz archive of named arrays; {_RERUN}", path)
-    arrays: dict[str, np.ndarray] = {}
-    with npz:
-        for key in ("X", "y", "tasks", "regions"):
-            if key not in npz.files:
-                raise InputError(
-                    f"missing array {key!r} (has: {', '.join(npz.files) or 'none'}); {_RERUN}",
-                    path,
-                    key=key,
-                )
-            try:
-                arrays[key] = read_npz_member(npz, key)
-            except NPZ_ERRORS as err:
-                raise InputError(
-                    f"cannot read the array ({err}); {_RERUN}", path, key=key
-                ) from None
-            except MemoryError as err:
-                raise InputError(
-                    f"the array does not fit in memory ({err}); if the file is damaged, {_RERUN}",
-                    path,
-                    key=key,
-                ) from None
-    X, y, tasks, regions = arrays["X"], arrays["y"], arrays["tasks"], arrays["regions"]
-
-    def bad(key: str, message: str) -> InputError:
-        return InputError(f"{message}; {_RERUN}", path, key=key)
-
-    if X.dtype != np.uint8 or X.ndim != 3 or X.shape[2] != 4:
-        raise bad("X", f"expected a uint8 (n, L, 4) one-hot array, got {X.dtype} {X.shape}")
-    n, length = X.shape[0], X.shape[1]
-    if n < 1 or length < 1:
-        raise bad("X", f"no sequences or zero length: shape {X.shape}")
-    if X.max() > 1:
-        raise bad("X", "one-hot values must be 0 or 1")
-    if y.dtype != np.float32 or y.ndim != 2 or y.shape[0] != n or y.shape[1] < 1:
-        raise bad("y", f"expected a float32 (n={n}, tasks) array, got {y.dtype} {y.shape}")
-    if not np.all((y == 0) | (y == 1)):
-        raise bad("y", "labels must be 0 or 1")
-    if tasks.dtype.kind not in "US" or tasks.shape != (y.shape[1],):
-        raise bad("tasks", f"expected {y.shape[1]} task names, got {tasks.dtype} {tasks.shape}")
-    if regions.dtype.kind not in "US" or regions.shape != (n,):
-        raise bad("regions", f"expected {n} region names, got {regions.dtype} {regions.shape}")
-    try:
-        names = tuple(t.decode() if isinstance(t, bytes) else str(t) for t in tasks.tolist())
-    except UnicodeDecodeError as err:
-        raise bad("tasks", f"task names must be UTF-8 text ({err})") from None
-    if len(set(names)) != len(names):
-        raise bad("tasks", f"task names repeat: {', '.join(names)}")
-    return Tensors(path=path, X=X, y=y, tasks=names, sha256=sha)
-
-
-def check_pair(train: Tensors, val: Tensors) -> None:
-    """Training and validation tensors must share the length L and the tasks."""
-    if train.length != val.length:
-        raise InputError(
-            f"sequence length {val.length} differs from {train.length} in {train.path}; "
-            "both splits must come from one `bionas encode` run",
-            val.path,
-            key="X",
-        )
-    if train.tasks != val.tasks:
-        raise InputError(
-            f"tasks {list(val.tasks)} differ from {list(train.tasks)} in {train.path}; "
-            "both splits must come from one `bionas encode` run",
-            val.path,
-            key="tasks",
-        )
-
-
-# ---------------------------------------------------------------------------
-# TensorFlow
 
 
 def configure_tensorflow(threads: int, seed: int):
@@ -400,10 +251,6 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
     return Monitor()
 
 
-# ---------------------------------------------------------------------------
-# training
-
-
 @dataclass
 class ChildResult:
     """What training one child gave; ``model`` is the trained Keras model (None if failed).
@@ -540,242 +387,3 @@ def train_child(
         history=history,
         model=model,
     )
-
-
-# ---------------------------------------------------------------------------
-# records and cache
-
-
-def json_safe(obj: Any) -> Any:
-    """Replace NaN and infinities (also inside lists and dicts) by None, numpy scalars by Python."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def child_record(
-    architecture: dict[str, Any],
-    result: ChildResult,
-    settings: TrainSettings,
-    cache_key: str,
-) -> dict[str, Any]:
-    """The ``train.json`` record of a child (strict JSON: NaN written as null)."""
-    ok = result.status == "ok"
-    return json_safe(
-        {
-            "status": result.status,
-            "error": result.error,
-            "stop_reason": result.stop_reason,
-            "layers": list(architecture["layers"]),
-            "id": architecture["id"],
-            "step": architecture.get("step"),
-            "child": architecture.get("child"),
-            "val_loss": result.val_loss if ok else None,
-            "val_auroc": result.val_auroc if ok else None,
-            "val_auprc": result.val_auprc if ok else None,
-            "per_task": result.per_task if ok else {},
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch if ok else None,
-            "seconds": round(result.seconds, 3),
-            "params": result.params,
-            "cached": False,
-            "cache_key": cache_key,
-            "model": MODEL_FILE if ok else None,
-            "seed": settings.seed,
-            "settings": settings.to_dict(),
-            "history": result.history,
-        }
-    )
-
-
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def cache_key(
-    architecture_id: str, train_sha256: str, val_sha256: str, settings: TrainSettings
-) -> str:
-    """sha256 of the architecture id, both tensor checksums, every setting and the versions."""
-    payload = {
-        "format": CACHE_FORMAT,
-        "bionas": __version__,
-        "keras": _package_version("keras"),
-        "architecture": architecture_id,
-        "train": train_sha256,
-        "val": val_sha256,
-        "settings": settings.to_dict(),
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def cache_lookup(cache_dir: str | PathLike, key: str) -> dict[str, Any] | None:
-    """The cached record of ``key``, or None on a miss.
-
-    An entry is complete when its ``train.json`` parses, carries ``key`` and,
-    for an ``ok`` child, ``model.keras`` exists beside it.
-    """
-    entry = Path(cache_dir) / key
-    try:
-        record = json.loads((entry / RESULT_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        log.warning("ignoring an unreadable cache entry %s (%s)", entry, err)
-        return None
-    if not isinstance(record, dict) or record.get("cache_key") != key:
-        log.warning("ignoring a cache entry that does not carry its key: %s", entry)
-        return None
-    if record.get("status") == "ok" and not (entry / MODEL_FILE).is_file():
-        log.warning("ignoring a cache entry without %s: %s", MODEL_FILE, entry)
-        return None
-    return record
-
-
-def cache_store(
-    cache_dir: str | PathLike, key: str, record: dict[str, Any], model_path: Path | None
-) -> None:
-    """Add an entry: written in a temporary directory, then renamed to ``cache_dir/key``.
-
-    If another job stored the same key first, its entry is kept. Temporary
-    directories of this key left by killed jobs (dead PIDs of this host) are
-    removed first.
-    """
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    final = cache_dir / key
-    remove_dead_temps(final)  # left by a job killed while storing this key
-    if final.exists():
-        return
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final), dir=cache_dir))
-    try:
-        if model_path is not None:
-            shutil.copyfile(model_path, tmp / MODEL_FILE)
-        (tmp / RESULT_FILE).write_text(
-            json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
-# ---------------------------------------------------------------------------
-# reading train.json back
-
-RERUN_TRAIN_CHILD = "delete it and rerun `bionas train-child`"
-
-#: Keys every train.json has (written by bionas.train.child_record).
-TRAIN_KEYS = (
-    "status",
-    "error",
-    "layers",
-    "id",
-    "step",
-    "child",
-    "val_loss",
-    "val_auroc",
-    "val_auprc",
-    "epochs",
-    "seconds",
-    "params",
-    "cached",
-    "model",
-)
-
-
-def _train_number(v: Any, low: float | None = None, high: float | None = None) -> bool:
-    """A finite JSON number (not a bool) within ``[low, high]``."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return False
-    try:
-        x = float(v)
-    except OverflowError:  # an int beyond float's range
-        return False
-    return math.isfinite(x) and (low is None or x >= low) and (high is None or x <= high)
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _file_name(v: Any) -> bool:
-    """A plain file name (the model beside train.json), nothing that leads elsewhere."""
-    return (
-        isinstance(v, str)
-        and v not in ("", ".", "..")
-        and not any(c in v for c in "/\\")
-        and v.isprintable()
-    )
-
-
-#: key of train.json -> (check, what it must be); what child_record writes
-_TRAIN_CHECKS: dict[str, tuple[Any, str]] = {
-    "status": (lambda v: v in ("ok", "failed"), "'ok' or 'failed'"),
-    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
-    "layers": (
-        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
-        "a list of option names",
-    ),
-    "id": (lambda v: isinstance(v, str), "a string"),
-    "step": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
-    "child": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
-    "val_loss": (lambda v: v is None or _train_number(v), "a finite number or null"),
-    "val_auroc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
-    "val_auprc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
-    "epochs": (_count, "an integer >= 0"),
-    "seconds": (lambda v: _train_number(v, 0), "a finite number >= 0"),
-    "params": (_count, "an integer >= 0"),
-    "cached": (lambda v: isinstance(v, bool), "true or false"),
-    "model": (lambda v: v is None or _file_name(v), "a file name beside train.json or null"),
-}
-
-
-def read_train_result(path: str | Path) -> dict[str, Any]:
-    """Read and check a ``train.json`` (see :func:`child_record`).
-
-    Raises :class:`InputError` naming the file, and the key, when it is
-    missing, not JSON, lacks a key or holds a value child_record would not
-    write (an ``ok`` child needs a finite ``val_loss`` and a ``model``).
-    """
-    path = Path(path)
-    record = read_json(
-        path,
-        missing="train result not found; run `bionas train-child` to write it",
-        invalid="not a valid train.json",
-        damaged=RERUN_TRAIN_CHILD,
-    )
-    if not isinstance(record, dict):
-        raise InputError(f"expected a JSON object; {RERUN_TRAIN_CHILD}", path)
-    for key in TRAIN_KEYS:
-        if key not in record:
-            raise InputError(f"missing key {key!r}; {RERUN_TRAIN_CHILD}", path, key=key)
-        check, expected = _TRAIN_CHECKS[key]
-        if not check(record[key]):
-            raise InputError(
-                f"{key!r} must be {expected}, got {shown(record[key])}; {RERUN_TRAIN_CHILD}",
-                path,
-                key=key,
-            )
-    if record["status"] == "ok":
-        if record["model"] is None:
-            raise InputError(f"an ok child needs a model file; {RERUN_TRAIN_CHILD}", path, key="model")
-        if record["val_loss"] is None:
-            raise InputError(
-                f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss"
-            )
-    return record
-

@@ -51,20 +51,23 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.motifs import (
-    DEFAULT_RELEASE,
-    Motif,
-    information_content,
-    jaspar_collection,
-    read_meme,
+from bionas.motifs.io import Motif, read_meme
+from bionas.motifs.jaspar import DEFAULT_RELEASE, jaspar_collection
+from bionas.motifs.pwm import (
+    _check_pwms,
+    _consensus_many,
+    to_tomtom_layout,
+    trim_pwm,
 )
-from bionas.motifs import reverse_complement as _rc
+from bionas.motifs.pwm import reverse_complement as _rc
 
 #: Trimming threshold (bits) for activation-based filter PWMs.
 ACTIVATION_MIN_BITS = 1.0
 
+
 #: Trimming threshold (bits) for softmax filter PWMs.
 SOFTMAX_MIN_BITS = 0.5
+
 
 #: Columns of the table :func:`compare_motifs` returns, in order.
 MATCH_COLUMNS = [
@@ -85,157 +88,13 @@ MATCH_COLUMNS = [
     "target_consensus",
 ]
 
+
 _ENV = "NUMBA_CACHE_DIR"
 
-#: |row sum - 1| accepted (and renormalised), as :func:`bionas.motifs.check_pwm`.
-ROW_TOLERANCE = 1e-2
 
-# IUPAC letter by set of bases (bit 1 = A, 2 = C, 4 = G, 8 = T); "N" for the rest
-_IUPAC = np.array(list("NACMGRSNTWYNKNNN"))
+
 
 _VERSION = re.compile(r"^(.+)\.\d+$")
-
-
-# ---------------------------------------------------------------------------
-# PWM helpers
-
-
-def _check_pwms(pwms: Sequence[Any], what: str) -> list[np.ndarray]:
-    """One boundary check for many PWMs at once (vectorised over all their columns).
-
-    Each item (an array or an object with a ``pwm`` attribute) must be
-    ``(width, 4)`` with width >= 1, finite, non-negative, rows summing to 1
-    within :data:`ROW_TOLERANCE`. Returns float64 copies with rows renormalised.
-    """
-    arrays = [np.asarray(getattr(p, "pwm", p), dtype=np.float64) for p in pwms]
-    for i, a in enumerate(arrays):
-        if a.ndim != 2 or a.shape[1] != 4 or a.shape[0] < 1:
-            name = what if len(arrays) == 1 else f"{what} {getattr(pwms[i], 'id', i)}"
-            raise ValueError(f"{name} must have shape (width, 4) with width >= 1, got {a.shape}")
-    if not arrays:
-        return []
-    cols = np.concatenate(arrays)
-    sums = cols.sum(axis=1, keepdims=True)
-    bad = (
-        ~np.isfinite(cols).all(axis=1)
-        | (cols < 0).any(axis=1)
-        | ~(np.abs(sums[:, 0] - 1) <= ROW_TOLERANCE)
-    )
-    if bad.any():
-        owner = int(
-            np.searchsorted(np.cumsum([a.shape[0] for a in arrays]), np.argmax(bad), side="right")
-        )
-        name = what if len(arrays) == 1 else f"{what} {getattr(pwms[owner], 'id', owner)}"
-        raise ValueError(
-            f"{name} must hold finite non-negative probabilities, rows summing to 1 "
-            f"(within {ROW_TOLERANCE})"
-        )
-    cols = cols / sums
-    return np.split(cols, np.cumsum([a.shape[0] for a in arrays])[:-1])
-
-
-def _check_pwm(pwm: Any, what: str) -> np.ndarray:
-    """:func:`_check_pwms` for one PWM."""
-    return _check_pwms([pwm], what)[0]
-
-
-def to_tomtom_layout(pwm: Any) -> np.ndarray:
-    """Convert a ``(width, 4)`` PWM to the ``(4, width)`` layout memelite wants.
-
-    Parameters
-    ----------
-    pwm : (width, 4) array-like
-        Probabilities, columns A, C, G, T; an object with a ``pwm`` attribute
-        (``bionas.motifs.Motif``) works too.
-
-    Returns
-    -------
-    (4, width) float64, C-contiguous
-        Rows A, C, G, T (each row sum of the input renormalised to 1).
-    """
-    return np.ascontiguousarray(_check_pwm(pwm, "the PWM").T)
-
-
-def column_bits(pwm: Any) -> np.ndarray:
-    """Information content of each column in bits against a uniform background.
-
-    ``2 + sum_b p_b log2 p_b`` (terms with ``p_b = 0`` are 0).
-
-    Parameters
-    ----------
-    pwm : (width, 4) array-like
-
-    Returns
-    -------
-    (width,) float64
-        Between 0 (uniform column) and 2 (one base).
-    """
-    return np.maximum(information_content(_check_pwm(pwm, "the PWM")), 0.0)
-
-
-def trim_pwm(pwm: Any, min_bits: float) -> tuple[int, int] | None:
-    """Informative span of a PWM: first to last column with at least ``min_bits``.
-
-    Parameters
-    ----------
-    pwm : (width, 4) array-like
-    min_bits : float
-        Threshold in bits (0-2): :data:`ACTIVATION_MIN_BITS` for activation-based
-        PWMs, :data:`SOFTMAX_MIN_BITS` for softmax PWMs.
-
-    Returns
-    -------
-    (start, end) or None
-        ``pwm[start:end]`` is the trimmed PWM (``end`` exclusive); columns
-        inside the span may fall below the threshold. None when no column
-        reaches it: the PWM is uninformative.
-    """
-    min_bits = float(min_bits)
-    if not (0.0 <= min_bits <= 2.0):
-        raise ValueError(f"min_bits must be between 0 and 2, got {min_bits!r}")
-    keep = np.flatnonzero(column_bits(pwm) >= min_bits)
-    if keep.size == 0:
-        return None
-    return int(keep[0]), int(keep[-1]) + 1
-
-
-def iupac_consensus(pwm: Any) -> str:
-    """IUPAC consensus of a PWM (Cavener's rules).
-
-    A column is its top base when that base has probability > 0.5 and more
-    than twice the second; else the two-base code (M, R, W, S, Y, K) when the
-    top two together exceed 0.75; else ``N``.
-
-    Parameters
-    ----------
-    pwm : (width, 4) array-like
-
-    Returns
-    -------
-    str
-        One letter per column.
-    """
-    return "".join(_iupac_letters(_check_pwm(pwm, "the PWM")))
-
-
-def _iupac_letters(cols: np.ndarray) -> np.ndarray:
-    """IUPAC letter of each row of a ``(n, 4)`` probability array (see :func:`iupac_consensus`)."""
-    order = np.argsort(-cols, axis=1, kind="stable")[:, :2]
-    first, second = np.take_along_axis(cols, order, axis=1).T
-    bits = 1 << order
-    code = np.where(
-        (first > 0.5) & (first > 2 * second),
-        bits[:, 0],
-        np.where(first + second > 0.75, bits[:, 0] | bits[:, 1], 0),
-    )
-    return _IUPAC[code]
-
-
-def _consensus_many(pwms: Sequence[np.ndarray]) -> np.ndarray:
-    """IUPAC consensus of each of many checked PWMs, as an object array of str."""
-    letters = _iupac_letters(np.concatenate(pwms))
-    bounds = np.cumsum([p.shape[0] for p in pwms])[:-1]
-    return np.array(["".join(chunk) for chunk in np.split(letters, bounds)], dtype=object)
 
 
 def benjamini_hochberg(p_values: Any) -> np.ndarray:
@@ -272,10 +131,6 @@ def id_base(motif_id: str) -> str:
     """A matrix id without its version suffix: ``MA0139.2`` -> ``MA0139``."""
     m = _VERSION.match(str(motif_id))
     return m.group(1) if m else str(motif_id)
-
-
-# ---------------------------------------------------------------------------
-# Motif collections
 
 
 def _frozen(motifs: Sequence[Motif]) -> tuple[Motif, ...]:
@@ -332,7 +187,7 @@ def load_collection(
 
     Returns
     -------
-    list of bionas.motifs.Motif
+    list of bionas.motifs.io.Motif
         The latest version of each matrix, ``pwm`` as ``(width, 4)`` float64
         probabilities (JASPAR counts divided by column totals, no pseudocount).
 
@@ -360,9 +215,6 @@ def load_collection(
     motifs = _meme_collection(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     return [Motif(m.id, m.name, m.pwm) for m in motifs]
 
-
-# ---------------------------------------------------------------------------
-# memelite and its compilation cache
 
 _tomtom_fn = None
 
@@ -441,10 +293,6 @@ def _tomtom(cache_dir: str | PathLike | None) -> Any:
     return _tomtom_fn
 
 
-# ---------------------------------------------------------------------------
-# Comparison
-
-
 def _as_queries(queries: Any) -> list[np.ndarray]:
     if isinstance(queries, np.ndarray):
         if queries.ndim == 2:
@@ -473,7 +321,7 @@ def compare_motifs(
     queries : sequence of (width_i, 4) array-like, or (n, width, 4) array
         Query PWMs (rows sum to 1; float64 inside); objects with ``pwm`` (and
         ``id``) attributes work too.
-    targets : sequence of bionas.motifs.Motif
+    targets : sequence of bionas.motifs.io.Motif
         The whole collection (see :func:`load_collection`); anything with
         ``id``, ``name`` and ``pwm`` attributes.
     query_names : sequence of str, optional
@@ -627,23 +475,3 @@ def best_matches(matches: pd.DataFrame) -> pd.DataFrame:
     first = pd.unique(sig["query"])
     best = sig.sort_values(keys, kind="stable").drop_duplicates("query")
     return best.set_index("query").loc[first].reset_index()[list(matches.columns)]
-
-
-__all__ = [
-    "ACTIVATION_MIN_BITS",
-    "DEFAULT_RELEASE",
-    "MATCH_COLUMNS",
-    "SOFTMAX_MIN_BITS",
-    "benjamini_hochberg",
-    "best_matches",
-    "column_bits",
-    "compare_motifs",
-    "iupac_consensus",
-    "default_cache_dir",
-    "id_base",
-    "jaspar_releases",
-    "load_collection",
-    "numba_cache_dir",
-    "to_tomtom_layout",
-    "trim_pwm",
-]

@@ -45,7 +45,7 @@ def compute_reward(
     val_loss : float
         Validation loss (used by ``kind="loss"``; ignored by ``"auroc"``).
     knowledge : float
-        Knowledge dissimilarity K (:func:`bionas.knowledge.knowledge_dissimilarity`);
+        Knowledge dissimilarity K (:func:`bionas.search.knowledge.knowledge_dissimilarity`);
         ignored when ``lam == 0``.
     lam : float
         Weight of the knowledge term, ``>= 0``.

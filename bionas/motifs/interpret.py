@@ -10,7 +10,7 @@ Two ways to turn a filter into a PWM:
 - :func:`softmax_pwms` (BioNAS): a per-position softmax of the weights with a
   temperature, independent of the data.
 
-After :func:`bionas.compare.compare_motifs` has matched the PWMs against a
+After :func:`bionas.motifs.compare.compare_motifs` has matched the PWMs against a
 motif collection, :func:`recovery_table` says which prior motifs the filters
 found, and :func:`found_not_given` lists the significant matches that are not
 among the priors (the masked-knowledge result: motifs the model learned
@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from bionas.compare import best_matches, id_base
+from bionas.motifs.compare import best_matches, id_base
 
 #: Sequences per block when scanning; bounds memory to about
 #: ``batch_size * L * (4 * span + 2 * n_filters) * 4`` bytes.
@@ -337,7 +337,7 @@ def softmax_pwms(source: Any, temperature: float) -> np.ndarray:
     """Per-position softmax PWMs of the first-layer filters (BioNAS).
 
     ``Q[f, j, b] = exp(W[j, b, f] / T) / sum_b' exp(W[j, b', f] / T)``; see
-    :func:`bionas.knowledge.filters_to_pwms`.
+    :func:`bionas.search.knowledge.filters_to_pwms`.
 
     Parameters
     ----------
@@ -352,7 +352,7 @@ def softmax_pwms(source: Any, temperature: float) -> np.ndarray:
     -------
     (n_filters, kernel_size, 4) float64
     """
-    from bionas.knowledge import filters_to_pwms
+    from bionas.search.knowledge import filters_to_pwms
 
     kernel = conv_weights(source).kernel if hasattr(source, "layers") else source
     return filters_to_pwms(kernel, temperature)
@@ -401,9 +401,9 @@ def recovery_table(
     Parameters
     ----------
     matches : pandas.DataFrame
-        The table from :func:`bionas.compare.compare_motifs` (all targets, or
+        The table from :func:`bionas.motifs.compare.compare_motifs` (all targets, or
         at least the top few per filter).
-    priors : sequence of bionas.motifs.Motif
+    priors : sequence of bionas.motifs.io.Motif
         The prior motifs (``id`` and ``name`` are used).
     q_threshold : float
         Significance level for q-values.
@@ -468,8 +468,8 @@ def found_not_given(
     Parameters
     ----------
     matches : pandas.DataFrame
-        The table from :func:`bionas.compare.compare_motifs`.
-    priors : sequence of bionas.motifs.Motif
+        The table from :func:`bionas.motifs.compare.compare_motifs`.
+    priors : sequence of bionas.motifs.io.Motif
         The motifs the search was given (``id`` and ``name`` are used); a match
         is a prior when its id without version or its TF name
         (case-insensitive) equals a prior's.

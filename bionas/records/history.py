@@ -5,7 +5,7 @@
     <one per layer: option name>  val_loss  knowledge  val_auroc  replicate
     reward  step  child  id  status  cached
 
-The first columns are those of a replay table (:mod:`bionas.replay`), so any
+The first columns are those of a replay table (:mod:`bionas.search.replay`), so any
 finished search can be replayed with other Lambdas or controllers.
 ``replicate`` counts independent trainings of the same architecture (0, 1,
 ...); a cached child (a repeat of an architecture already trained) repeats the
@@ -23,111 +23,23 @@ from typing import Any
 
 import pandas as pd
 
-from bionas.errors import InputError, shown
-from bionas.io import atomic_open, read_json
-from bionas.space import ModelSpace
+from bionas.errors import InputError
+from bionas.io import atomic_open
+from bionas.records.metrics import STATUSES
+from bionas.records.space import ModelSpace
 
 METRIC_COLUMNS = ("val_loss", "knowledge", "val_auroc", "replicate")
+
+
 TRAILING_COLUMNS = ("reward", "step", "child", "id", "status", "cached")
-#: Keys every ``metrics.json`` must hold.
-METRICS_KEYS = (
-    "status", "layers", "id", "step", "child", "val_loss", "val_auroc", "val_auprc",
-    "knowledge", "reward", "epochs", "seconds", "cached",
-)
-STATUSES = ("ok", "failed")
+
+
 _RERUN = "delete it and rerun the stage that wrote it"
 
 
 def history_columns(space: ModelSpace) -> list[str]:
     """Column names of ``history.tsv`` for ``space``."""
     return [*space.layer_names, *METRIC_COLUMNS, *TRAILING_COLUMNS]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _as_float(v: Any) -> float | None:
-    """A JSON number as a float; None for anything else (a bool, or an int beyond float's range)."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except OverflowError:
-        return None
-
-
-def _optional_number(v: Any) -> bool:
-    return v is None or _as_float(v) is not None
-
-
-def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) -> dict[str, Any]:
-    """Read and check one child's ``metrics.json`` (written by ``bionas score-child``).
-
-    ``child=False`` reads the metrics of a final model, whose ``step`` and
-    ``child`` are null. Returns the object with ``layers`` as a tuple and missing metrics (null) as
-    NaN. Raises :class:`InputError` naming the file and the key for bad JSON,
-    a missing or mistyped key, an unknown status, layers that are not in the
-    space, an id that does not match them, or a non-finite reward.
-    """
-    path = Path(path)
-    obj = read_json(
-        path,
-        missing="metrics file not found; run `bionas score-child` to write it",
-        invalid="not valid JSON",
-        damaged=_RERUN,
-    )
-    if not isinstance(obj, dict):
-        raise InputError(f"expected a JSON object; {_RERUN}", path)
-    checks = {
-        "status": (lambda v: v in STATUSES, "'ok' or 'failed'"),
-        "layers": (
-            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-            "a list of option names",
-        ),
-        "id": (lambda v: isinstance(v, str), "a string"),
-        "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-        if child
-        else (lambda v: v is None, "null (a final model's metrics)"),
-        "child": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-        if child
-        else (lambda v: v is None, "null (a final model's metrics)"),
-        "val_loss": (_optional_number, "a number or null"),
-        "val_auroc": (_optional_number, "a number or null"),
-        "val_auprc": (_optional_number, "a number or null"),
-        "knowledge": (_optional_number, "a number or null"),
-        "reward": (
-            lambda v: _as_float(v) is not None and math.isfinite(v),
-            "a finite number (a failed child carries its penalty)",
-        ),
-        "epochs": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer or null"),
-        "seconds": (_optional_number, "a number or null"),
-        "cached": (lambda v: isinstance(v, bool), "true or false"),
-    }
-    for key in METRICS_KEYS:
-        if key not in obj:
-            raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
-        check, expected = checks[key]
-        if not check(obj[key]):
-            raise InputError(
-                f"{key!r} must be {expected}, got {shown(obj[key])}; {_RERUN}", path, key=key
-            )
-    try:
-        space.encode(obj["layers"], path=path)
-    except InputError as err:
-        raise InputError(f"{err.message}; {_RERUN}", path, key=err.key or "layers") from None
-    if obj["id"] != space.architecture_id(obj["layers"]):
-        raise InputError(
-            f"the id does not match the layers in this model space (another space?); {_RERUN}",
-            path,
-            key="id",
-        )
-    out = dict(obj)
-    out["layers"] = tuple(obj["layers"])
-    for key in ("val_loss", "val_auroc", "val_auprc", "knowledge", "seconds"):
-        out[key] = math.nan if obj[key] is None else float(obj[key])
-    out["reward"] = float(obj["reward"])
-    return out
 
 
 def metrics_row(space: ModelSpace, metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,9 +30,10 @@ from typing import Any
 import yaml
 
 from bionas.errors import InputError
-from bionas.io import read_json, read_text
+from bionas.io import read_text
 
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "sigmoid", "tanh", "linear", "softplus", "swish")
+
 
 # type -> {parameter: (python types, default or REQUIRED, check, description)}
 REQUIRED = object()
@@ -86,10 +87,15 @@ PARAMS: dict[str, dict[str, tuple[Any, Any, str]]] = {
     "batch_norm": {},
 }
 
+
 #: Layer types that keep the sequence axis (input and output are (L, C)).
 SEQUENCE_TYPES = ("conv1d", "maxpool1d", "avgpool1d")
+
+
 #: Layer types that turn (L, C) into a flat vector.
 REDUCE_TYPES = ("flatten", "global_max_pool", "global_avg_pool")
+
+
 #: Layer types that work on either shape.
 ANY_TYPES = ("identity", "dense", "dropout", "batch_norm")
 
@@ -415,93 +421,3 @@ def load_space(path: str | PathLike, window: int | None = None) -> ModelSpace:
             line = mark.line + 1
         raise InputError(f"not valid YAML: {getattr(err, 'problem', err)}", path, line=line) from None
     return parse_space(obj, source=str(path), window=window)
-
-
-def make_architecture(
-    space: ModelSpace, names: Sequence[str], step: int | None = None, child: int | None = None
-) -> dict[str, Any]:
-    """The architecture record ``{"step", "child", "layers", "id"}`` written between stages."""
-    names = tuple(names)
-    space.encode(names)
-    return {"step": step, "child": child, "layers": list(names), "id": space.architecture_id(names)}
-
-
-_ARCH_DAMAGED = (
-    "delete it and rerun the stage that wrote it (or fix it, if you wrote it by hand)"
-)
-
-
-def _check_record(obj: Any, space: ModelSpace, path: Path, prefix: str) -> dict[str, Any]:
-    """Check one architecture record against the space: option names, step/child, id.
-
-    ``prefix`` starts the keys errors name (``"[2]."`` for a record of a list).
-    """
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("layers"), list):
-        raise InputError(
-            f"expected a JSON object with a 'layers' list of option names; {_ARCH_DAMAGED}",
-            path,
-            key=f"{prefix}layers",
-        )
-    if not all(isinstance(n, str) for n in obj["layers"]):
-        raise InputError(
-            f"'layers' must hold option names (strings); {_ARCH_DAMAGED}", path, key=f"{prefix}layers"
-        )
-    for name in ("step", "child"):
-        value = obj.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise InputError(
-                f"{name!r} must be an integer >= 0 or null, got {value!r}; {_ARCH_DAMAGED}",
-                path,
-                key=f"{prefix}{name}",
-            )
-    try:
-        space.encode(obj["layers"], path=path)
-    except InputError as err:
-        raise InputError(
-            f"{err.message}; {_ARCH_DAMAGED}", path, key=f"{prefix}{err.key or 'layers'}"
-        ) from None
-    expected = space.architecture_id(obj["layers"])
-    if obj.get("id") not in (None, expected):
-        raise InputError(
-            "the architecture id does not match its layers in this model space "
-            f"(it was written for another space or edited by hand); {_ARCH_DAMAGED}",
-            path,
-            key=f"{prefix}id",
-        )
-    return {
-        "step": obj.get("step"),
-        "child": obj.get("child"),
-        "layers": list(obj["layers"]),
-        "id": expected,
-    }
-
-
-def read_architecture(
-    path: str | PathLike, space: ModelSpace, index: int | None = None
-) -> dict[str, Any]:
-    """Read an architecture JSON and check it against ``space`` (names and id).
-
-    The file holds one record or a list of them (a step's ``proposals.json``);
-    ``index`` picks one of a list (optional when the list holds one record).
-    """
-    obj = read_json(
-        path,
-        missing="architecture file not found",
-        invalid="not a valid architecture JSON",
-        damaged=_ARCH_DAMAGED,
-    )
-    if isinstance(obj, list):
-        if index is None:
-            if len(obj) != 1:
-                raise InputError(
-                    f"the file holds {len(obj)} architectures; pick one with --index", path
-                )
-            index = 0
-        if not 0 <= index < len(obj):
-            raise InputError(
-                f"--index {index} is out of range: the file holds {len(obj)} architectures", path
-            )
-        return _check_record(obj[index], space, Path(path), prefix=f"[{index}].")
-    if index not in (None, 0):
-        raise InputError(f"--index {index} given, but the file holds one architecture", path)
-    return _check_record(obj, space, Path(path), prefix="")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from bionas.controller.base import Architecture, Controller, ControllerState, derive_rng
+from bionas.search.strategies.base import Architecture, Controller, ControllerState, derive_rng
 
 #: Stream number of the proposal draws in :func:`derive_rng`.
 PROPOSE_STREAM = 0

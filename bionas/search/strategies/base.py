@@ -33,7 +33,7 @@ import numpy as np
 
 from bionas.errors import InputError
 from bionas.io import NPZ_ERRORS, read_json, read_npz_member, save_npz, write_json
-from bionas.space import ModelSpace
+from bionas.records.space import ModelSpace
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.npz"
@@ -275,7 +275,7 @@ class Controller(ABC):
     Subclasses set :attr:`name` and :attr:`SETTINGS` and implement
     :meth:`_init_extra`, :meth:`propose`, :meth:`_learn`, :meth:`most_likely`
     and :meth:`layer_probabilities`. Construct them with
-    :func:`bionas.controller.get_controller`.
+    :func:`bionas.search.strategies.get_controller`.
     """
 
     name: ClassVar[str]

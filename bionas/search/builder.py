@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bionas.space import ModelSpace, Option
+from bionas.records.space import ModelSpace, Option
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras

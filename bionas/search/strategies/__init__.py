@@ -1,6 +1,6 @@
 """Search strategies behind one interface (:class:`Controller`).
 
-``rl`` (an LSTM policy, :mod:`bionas.controller.rl`), ``random`` and ``grid``.
+``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``random`` and ``grid``.
 A controller proposes architectures and learns from rewards; its whole
 knowledge is a :class:`ControllerState` that is saved to a directory after
 every update. Importing this package does not import TensorFlow.
@@ -18,21 +18,21 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from bionas.controller.base import (
+from bionas.errors import InputError
+from bionas.records.space import ModelSpace
+from bionas.search.strategies.base import (
     STATE_FILE,
     Architecture,
     Controller,
     ControllerState,
     read_state_json,
 )
-from bionas.errors import InputError
-from bionas.space import ModelSpace
 
 #: controller name -> "module:class" (imported on first use)
 CONTROLLERS: dict[str, str] = {
-    "rl": "bionas.controller.rl:RLController",
-    "random": "bionas.controller.random_search:RandomController",
-    "grid": "bionas.controller.grid:GridController",
+    "rl": "bionas.search.strategies.rl:RLController",
+    "random": "bionas.search.strategies.random_search:RandomController",
+    "grid": "bionas.search.strategies.grid:GridController",
 }
 
 __all__ = [

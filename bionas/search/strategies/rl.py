@@ -45,7 +45,7 @@ the step.
 Keras defines the policy's layers and draws a fresh state's weights (only
 ``init-controller`` imports TensorFlow, with one thread and op determinism).
 Sampling, the most likely path, the gradients and Adam run in numpy
-(:mod:`bionas.controller.policy`, checked against Keras by the tests), so
+(:mod:`bionas.search.strategies.policy`, checked against Keras by the tests), so
 ``propose`` and ``update-controller`` skip the 3-5 s TensorFlow import on the
 search's serial path, and an update is a pure, bit-for-bit repeatable
 function of the state and the rewards.
@@ -59,8 +59,9 @@ from typing import Any
 
 import numpy as np
 
-from bionas.controller import policy
-from bionas.controller.base import (
+from bionas.errors import InputError
+from bionas.search.strategies import policy
+from bionas.search.strategies.base import (
     Architecture,
     Controller,
     ControllerState,
@@ -72,7 +73,6 @@ from bionas.controller.base import (
     positive_number,
     unit_interval,
 )
-from bionas.errors import InputError
 
 #: Stream number of the proposal draws in :func:`derive_rng`.
 PROPOSE_STREAM = 0
@@ -130,7 +130,7 @@ class _Initialiser:
     Keras defines the policy (an ``Embedding``, an ``LSTMCell``, one ``Dense``
     head per layer) and its seeded initialisers; Adam's variables come from a
     built ``keras.optimizers.Adam``. Only ``init-controller`` pays the
-    TensorFlow import: rollouts and updates run in :mod:`bionas.controller.policy`.
+    TensorFlow import: rollouts and updates run in :mod:`bionas.search.strategies.policy`.
     """
 
     def __init__(self, counts: tuple[int, ...], settings: dict[str, Any]):

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bionas.controller import Controller, get_controller
-from bionas.controller.base import derive_rng
 from bionas.errors import InputError
-from bionas.space import ModelSpace
+from bionas.records.space import ModelSpace
+from bionas.search.strategies import Controller, get_controller
+from bionas.search.strategies.base import derive_rng
 
 REQUIRED_COLUMNS = ("val_loss", "knowledge", "replicate")
 #: Stream number of the replicate draws in :func:`derive_rng`.

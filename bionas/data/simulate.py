@@ -29,7 +29,7 @@ import pandas as pd
 
 from bionas.errors import InputError
 from bionas.io import atomic_open
-from bionas.motifs import Motif
+from bionas.motifs.io import Motif
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.history import read_history
-from bionas.space import ModelSpace
-from bionas.train import read_train_result
+from bionas.records.history import read_history
+from bionas.records.space import ModelSpace
+from bionas.records.train_result import read_train_result
 
 
 def select_from_history(
@@ -64,7 +64,7 @@ def select_from_history(
 
 def select_from_controller(state_dir: str | PathLike, space: ModelSpace) -> tuple[str, ...]:
     """The controller's most likely architecture after its last update."""
-    from bionas.controller import load_controller
+    from bionas.search.strategies import load_controller
 
     controller, state = load_controller(state_dir, space)
     return tuple(controller.most_likely(state))
@@ -108,7 +108,7 @@ def _scored(
     space: ModelSpace,
 ) -> list[dict[str, Any]]:
     """The replicates' metrics.json, each checked against its train.json."""
-    from bionas.history import read_metrics
+    from bionas.records.metrics import read_metrics
 
     if len(metric_paths) != len(result_paths):
         raise InputError(
@@ -149,8 +149,9 @@ def evaluate_replicates(
     TensorFlow is imported (configured with ``threads``, when given), so a bad
     file fails fast and quietly.
     """
-    from bionas.metrics import evaluate
-    from bionas.train import batches, configure_tensorflow, load_tensors
+    from bionas.records.tensors import load_tensors
+    from bionas.search.evaluation import evaluate
+    from bionas.search.train import batches, configure_tensorflow
 
     records = [read_train_result(p) for p in result_paths]
     scored = None

@@ -1,7 +1,7 @@
 """The rl controller's LSTM policy as numpy arithmetic: rollouts, gradients, Adam.
 
 The policy is a Keras ``Embedding`` + ``LSTMCell`` + one ``Dense`` head per
-layer (built and initialised by Keras in :mod:`bionas.controller.rl`); its
+layer (built and initialised by Keras in :mod:`bionas.search.strategies.rl`); its
 weights travel as the arrays of the controller state. Everything a search
 does with them after initialisation is here, in numpy, so that the jobs on
 the search's serial path (``propose``, ``update-controller``) never import

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from bionas.controller.base import Architecture, Controller, ControllerState
 from bionas.errors import InputError
+from bionas.search.strategies.base import Architecture, Controller, ControllerState
 
 
 class GridController(Controller):

@@ -1,0 +1,106 @@
+"""The table of ``bionas`` subcommands and the in-process dispatcher.
+
+Each subcommand lives in ``bionas/commands/<name>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
+when their subcommand runs, so ``bionas --help`` and the data stages never pay
+for importing TensorFlow. :mod:`bionas.cli` (the program) and
+:mod:`bionas.worker` (the warm worker's forked jobs) both dispatch here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from bionas import __version__
+from bionas.errors import InputError
+
+# subcommand -> (module under bionas.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("simulate", "write the demo genome, peaks and truth table with planted JASPAR motifs"),
+    "prepare": ("prepare", "windows around peak summits, negatives and a chromosome split"),
+    "encode": ("encode", "windows -> one-hot tensors, one .npz per split"),
+    "priors": ("priors", "prior motifs from JASPAR IDs or names, or a checked MEME file"),
+    "init-controller": ("init_controller", "write the first state of a search controller"),
+    "propose": ("propose", "controller state -> N architectures as JSON"),
+    "train-child": ("train_child", "train one child architecture on the tensors"),
+    "score-child": ("score_child", "knowledge dissimilarity and reward of a trained child"),
+    "update-controller": ("update_controller", "controller state + a step's metrics -> new state"),
+    "select-architecture": (
+        "select_architecture",
+        "pick the final architecture from a search, a controller or a JSON file",
+    ),
+    "evaluate": ("evaluate", "test the final model's replicates on the held-out chromosomes"),
+    "replay": ("replay", "run a search against a table of recorded results, no training"),
+    "compare-motifs": (
+        "compare_motifs",
+        "the final model's filters as PWMs against JASPAR, prior recovery, negative control",
+    ),
+    "report": ("report", "one self-contained HTML page about a finished run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bionas",
+        description="Neural architecture search for genomic sequence data, "
+        "scored on prediction and on agreement with known motifs.",
+    )
+    parser.add_argument("--version", action="version", version=f"bionas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False)
+    return parser
+
+
+def _load(module: str):
+    return importlib.import_module(f"bionas.commands.{module}")
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse ``argv`` (global options, a subcommand and its flags) and run it in this process.
+
+    Returns the exit status: 0 ok, 2 bad input, 130 interrupted.
+    """
+    # TensorFlow's C++ start-up chatter (oneDNN notes, graph attribute warnings)
+    # is noise in every job log; real errors still surface as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    # Parse only the global options and the subcommand name first, then let the
+    # subcommand's own parser (built after a lazy import) read the rest.
+    name = command_name(argv)
+    if name not in COMMANDS:
+        args = top.parse_args(argv)
+        top.print_help()
+        return 0 if args.command is None and not argv else 2
+    index = argv.index(name)
+    global_args, rest = argv[:index], argv[index + 1 :]
+    gargs = top.parse_args([*global_args])
+    module_name, help_text = COMMANDS[name]
+    module = _load(module_name)
+    parser = argparse.ArgumentParser(prog=f"bionas {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    logging.basicConfig(
+        level=logging.DEBUG if gargs.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(module.run(args) or 0)
+    except InputError as err:
+        print(f"bionas {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bionas {name}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,274 @@
+"""Negative windows: bedtools shuffle, GC-matched background, dinucleotide shuffles."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bionas.data.ranges import Intervals, _bedtools
+
+if TYPE_CHECKING:
+    from bionas.data.genome import Genome
+
+log = logging.getLogger(__name__)
+
+
+NEGATIVE_METHODS = ("shuffle", "dinucleotide_shuffle", "gc_matched")
+
+
+GC_BINS = 50  # GC histogram bins of width 0.02 for gc_matched
+
+
+_SOURCE = re.compile(r"^(?P<chrom>\S+):(?P<start>\d+)-(?P<end>\d+)#(?P<seed>\d+)$")
+
+
+def _templates(n_pos: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of positives that each negative copies (chromosome, width): ratio x n_pos."""
+    total = int(round(ratio * n_pos))
+    whole, rest = divmod(total, n_pos) if n_pos else (0, 0)
+    parts = [np.tile(np.arange(n_pos), whole)]
+    if rest:
+        parts.append(np.sort(rng.choice(n_pos, size=rest, replace=False)))
+    return np.sort(np.concatenate(parts).astype(np.int64), kind="stable")
+
+
+def shuffle_negatives(
+    positives: Intervals,
+    ratio: float,
+    sizes: dict[str, int],
+    exclude: Intervals,
+    seed: int,
+    workdir: str | os.PathLike,
+) -> Intervals:
+    """Random windows on the positives' chromosomes, away from ``exclude`` (bedtools shuffle).
+
+    ``ratio x len(positives)`` windows of the positives' widths, each on the
+    chromosome of the positive it copies (``-chrom``), none overlapping
+    ``exclude`` (``-excl``), seeded (``-seed``). A window that finds no place
+    after bedtools' tries is left out and logged.
+    """
+    rng = np.random.default_rng(seed)
+    idx = _templates(len(positives), ratio, rng)
+    if idx.size == 0:
+        return Intervals.empty()
+    workdir = Path(workdir)
+    templates = positives.take(idx)
+    templates.to_bed(workdir / "templates.bed")
+    (workdir / "genome.txt").write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
+    excl = exclude.merged() if len(exclude) else Intervals(["__none__"], [0], [1])
+    excl.to_bed(workdir / "exclude.bed")
+    cmd = [
+        _bedtools(), "shuffle", "-i", str(workdir / "templates.bed"), "-g", str(workdir / "genome.txt"),
+        "-excl", str(workdir / "exclude.bed"), "-chrom", "-seed", str(int(seed) % (2**31)),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bedtools shuffle failed ({done.returncode}): {done.stderr.strip()[:2000]}"
+        )
+    skipped = done.stderr.count("could not avoid excluded regions")
+    if skipped:
+        log.warning(
+            "shuffle: %d of %d negatives found no place away from peaks and N runs",
+            skipped,
+            idx.size,
+        )
+    if not done.stdout.strip():
+        return Intervals.empty()
+    rows = [line.split("\t") for line in done.stdout.splitlines() if line]
+    return Intervals([r[0] for r in rows], [int(r[1]) for r in rows], [int(r[2]) for r in rows])
+
+
+def _window_sums(mask: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Sum of boolean ``mask`` over ``[s, s + width)`` for each start: ``(n,)`` int64.
+
+    ``np.add.reduceat`` over interleaved (start, end) bounds: no cumulative
+    sum of the whole chromosome is held in memory.
+    """
+    if starts.size == 0:
+        return np.zeros(0, np.int64)
+    bounds = np.empty(2 * starts.size, dtype=np.int64)
+    bounds[0::2] = starts
+    bounds[1::2] = starts + width
+    padded = np.append(mask.view(np.uint8), np.uint8(0))
+    return np.add.reduceat(padded, bounds, dtype=np.int64)[0::2]
+
+
+def window_gc(genome: Genome, windows: Intervals) -> np.ndarray:
+    """GC fraction among A/C/G/T bases of each window: ``(n,)`` float64 (NaN if none)."""
+    gc = np.full(len(windows), np.nan)
+    for chrom in dict.fromkeys(windows.chrom.tolist()):
+        rows = np.flatnonzero(windows.chrom == chrom)
+        codes = genome.chrom_codes(chrom)
+        is_gc = (codes == ord("G")) | (codes == ord("C"))
+        is_acgt = is_gc | (codes == ord("A")) | (codes == ord("T"))
+        widths = windows.end[rows] - windows.start[rows]
+        for width in np.unique(widths):
+            sub = rows[widths == width]
+            s = windows.start[sub]
+            n_gc = _window_sums(is_gc, s, int(width))
+            n_acgt = _window_sums(is_acgt, s, int(width))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gc[sub] = np.where(n_acgt > 0, n_gc / np.maximum(n_acgt, 1), np.nan)
+    return gc
+
+
+def _gc_bin(gc: np.ndarray) -> np.ndarray:
+    return np.clip((np.nan_to_num(gc, nan=0.0) * GC_BINS).astype(np.int64), 0, GC_BINS - 1)
+
+
+def gc_matched_negatives(
+    genome: Genome,
+    positives: Intervals,
+    ratio: float,
+    exclude: Intervals,
+    seed: int,
+) -> Intervals:
+    """Background windows whose GC histogram matches the positives'.
+
+    Per chromosome, candidate windows on a grid of step ``width // 4`` (or the
+    nearest divisor of the width) that hold only A/C/G/T and overlap nothing in
+    ``exclude`` are binned by GC (bins of 0.02); each positive copied
+    ``ratio`` times asks for one candidate from its bin, drawn at random
+    preferably one that overlaps no earlier pick. A bin whose non-overlapping
+    candidates run out then allows overlap among negatives (never with
+    ``exclude``), then borrows from the nearest bins; what is still missing is
+    logged.
+    """
+    rng = np.random.default_rng(seed)
+    idx = _templates(len(positives), ratio, rng)
+    if idx.size == 0:
+        return Intervals.empty()
+    pos_gc = window_gc(genome, positives)
+    templates = positives.take(idx)
+    template_bin = _gc_bin(pos_gc[idx])
+    excl = exclude.merged()
+    out = []
+    missing = 0
+    for chrom in dict.fromkeys(templates.chrom.tolist()):
+        rows = np.flatnonzero(templates.chrom == chrom)
+        widths = np.unique(templates.end[rows] - templates.start[rows])
+        if widths.size != 1:
+            raise ValueError("gc_matched negatives need windows of one width")
+        width = int(widths[0])
+        step = max(d for d in range(1, max(1, width // 4) + 1) if width % d == 0)
+        span = width // step  # candidates closer than `span` steps overlap
+        codes = genome.chrom_codes(chrom)
+        phase = int(rng.integers(step))
+        starts = np.arange(phase, codes.size - width + 1, step, dtype=np.int64)
+        is_gc = (codes == ord("G")) | (codes == ord("C"))
+        is_acgt = is_gc | (codes == ord("A")) | (codes == ord("T"))
+        ok = _window_sums(is_acgt, starts, width) == width
+        ex = excl.on(chrom)
+        if len(ex):
+            first_after = np.searchsorted(ex.end, starts, side="right")
+            hit = first_after < len(ex)
+            hit[hit] = ex.start[first_after[hit]] < starts[hit] + width
+            ok &= ~hit
+        cand = np.flatnonzero(ok)
+        cand_bin = _gc_bin(_window_sums(is_gc, starts[cand], width) / width)
+        pools = {b: list(rng.permutation(cand[cand_bin == b])) for b in range(GC_BINS)}
+        need = np.bincount(template_bin[rows], minlength=GC_BINS)
+        picked, short = _pick_by_bin(pools, need, span, starts.size)
+        missing += short
+        picked_starts = np.sort(starts[np.asarray(picked, dtype=np.int64)])
+        out.append(
+            Intervals(
+                np.full(picked_starts.size, chrom, dtype=object),
+                picked_starts,
+                picked_starts + width,
+            )
+        )
+    if missing:
+        log.warning(
+            "gc_matched: %d of %d negatives found no background window away from peaks",
+            missing,
+            idx.size,
+        )
+    return Intervals.concat(out)
+
+
+def _pick_by_bin(
+    pools: dict[int, list[int]], need: np.ndarray, span: int, n: int
+) -> tuple[list[int], int]:
+    """Pick ``need[b]`` candidates from each GC bin ``b`` of ``pools``.
+
+    Candidates are grid indices; two closer than ``span`` overlap. A bin gives
+    non-overlapping candidates first, then overlapping ones, then the nearest
+    bins give theirs. Returns the picks and how many could not be found.
+    """
+    spare: dict[int, list[int]] = {b: [] for b in pools}  # overlap an earlier pick
+    taken = np.zeros(n + 2 * span, dtype=bool)
+
+    def draw(bin_: int) -> int | None:
+        pool = pools.get(bin_)
+        while pool:
+            i = pool.pop()
+            if not taken[i : i + 2 * span - 1].any():
+                return i
+            spare[bin_].append(i)
+        if spare.get(bin_):
+            return spare[bin_].pop()
+        return None
+
+    picked: list[int] = []
+    missing = 0
+    for b in np.argsort(-need, kind="stable"):  # fill the commonest bins first
+        for _ in range(int(need[b])):
+            got = None
+            for d in range(len(need)):
+                for nb in (b - d, b + d) if d else (b,):
+                    got = draw(int(nb))
+                    if got is not None:
+                        break
+                if got is not None:
+                    break
+            if got is None:
+                missing += 1
+                continue
+            taken[got + span - 1] = True
+            picked.append(got)
+    return picked, missing
+
+
+def dinucleotide_negatives(
+    positives: Intervals, ratio: float, seed: int
+) -> tuple[Intervals, list[str]]:
+    """Dinucleotide-shuffled copies of positives: their windows and ``source`` strings.
+
+    Each negative copies one positive window; its ``source`` is
+    ``chrom:start-end#seed``, the window whose sequence is shuffled and the seed
+    of the shuffle (:func:`shuffle_source` reproduces it).
+    """
+    rng = np.random.default_rng(seed)
+    idx = _templates(len(positives), ratio, rng)
+    seeds = rng.integers(0, 2**32, size=idx.size, dtype=np.uint64)
+    windows = positives.take(idx)
+    sources = [
+        f"{c}:{s}-{e}#{k}"
+        for c, s, e, k in zip(
+            windows.chrom, windows.start, windows.end, seeds.tolist(), strict=True
+        )
+    ]
+    return windows, sources
+
+
+def parse_source(source: str) -> tuple[str, int, int, int]:
+    """``chrom:start-end#seed`` -> (chrom, start, end, seed); ValueError if malformed."""
+    m = _SOURCE.match(source)
+    if m is None:
+        raise ValueError(f"expected chrom:start-end#seed, found {source!r}")
+    return m["chrom"], int(m["start"]), int(m["end"]), int(m["seed"])
+
+
+def shuffle_source(codes: np.ndarray, seed: int) -> np.ndarray:
+    """The dinucleotide shuffle of a negative: ``(L,)`` uint8 codes -> ``(L,)`` uint8."""
+    from bionas.data.onehot import dinucleotide_shuffle
+
+    return dinucleotide_shuffle(codes, np.random.default_rng(seed))

@@ -1,0 +1,230 @@
+"""Peak files (BED3/BED6/narrowPeak) -> summit windows labelled per task."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bionas.data.ranges import _INTEGER, Intervals, _int_field
+from bionas.errors import InputError
+from bionas.errors import shown as clipped
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """The peaks of one task.
+
+    Attributes
+    ----------
+    task : str
+    path : pathlib.Path
+    intervals : Intervals
+        Peak extents.
+    summit : numpy.ndarray
+        ``(n,)`` int64 absolute summit (narrowPeak column 10) or midpoint.
+    line : numpy.ndarray
+        ``(n,)`` int64 1-based line of each peak in ``path``.
+    """
+
+    task: str
+    path: Path
+    intervals: Intervals
+    summit: np.ndarray
+    line: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.intervals)
+
+
+@dataclass(frozen=True)
+class TaskWindows:
+    """Windows centred on the summits of one task's peaks.
+
+    Attributes
+    ----------
+    windows : Intervals
+        Kept windows, ``end - start == width``.
+    centre : numpy.ndarray
+        ``(n,)`` int64 centre of each kept window.
+    dropped_at_edge : int
+        Windows that ran off a chromosome end.
+    """
+
+    windows: Intervals
+    centre: np.ndarray
+    dropped_at_edge: int
+
+
+def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
+    """Read one peak file (BED3, BED6 or narrowPeak) and check every line.
+
+    ``track``, ``browser`` and ``#`` lines and blank lines are skipped. A
+    narrowPeak summit (column 10, offset from the start; -1 = none) must lie
+    inside its peak; without one the midpoint is used.
+
+    Raises
+    ------
+    InputError
+        Missing or empty file; a line with fewer than 3 columns, non-integer
+        or negative coordinates, ``start >= end`` or a summit outside the peak.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"peak file of task {task!r} not found", path=path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"not a text peak file: {err.reason} at byte {err.start}", path=path
+        ) from None
+    chroms, starts, ends, summits, lines = [], [], [], [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "track", "browser")):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        if len(fields) < 3:
+            raise InputError(
+                f"expected at least 3 tab-separated columns (chrom, start, end), found {len(fields)}",
+                path=path,
+                line=number,
+            )
+        start = _int_field(fields[1].strip(), "start (column 2)", path, number)
+        end = _int_field(fields[2].strip(), "end (column 3)", path, number)
+        if start >= end:
+            raise InputError(
+                f"start must be below end, found start={start} end={end}", path=path, line=number
+            )
+        summit = (start + end) // 2
+        if len(fields) >= 10 and fields[9].strip() not in ("-1", "", "."):
+            if not _INTEGER.fullmatch(fields[9].strip()):
+                raise InputError(
+                    f"narrowPeak summit (column 10) must be an integer offset, found {clipped(fields[9])}",
+                    path=path,
+                    line=number,
+                )
+            offset = int(fields[9])
+            if not 0 <= offset < end - start:
+                raise InputError(
+                    f"summit offset {offset} (column 10) lies outside the peak of length {end - start}",
+                    path=path,
+                    line=number,
+                )
+            summit = start + offset
+        chroms.append(fields[0].strip())
+        starts.append(start)
+        ends.append(end)
+        summits.append(summit)
+        lines.append(number)
+    if not lines:
+        raise InputError(f"empty peak file: task {task!r} has no peaks", path=path)
+    return Peaks(
+        task=task,
+        path=path,
+        intervals=Intervals(np.array(chroms, dtype=object), starts, ends),
+        summit=np.asarray(summits, dtype=np.int64),
+        line=np.asarray(lines, dtype=np.int64),
+    )
+
+
+def _prefix_hint(missing: Sequence[str], known: Sequence[str]) -> str:
+    known = set(known)
+    flipped = [m[3:] if m.startswith("chr") else "chr" + m for m in missing]
+    if any(f in known for f in flipped):
+        example = next((m, f) for m, f in zip(missing, flipped, strict=True) if f in known)
+        how = "without" if example[0].startswith("chr") else "with"
+        return (
+            f"; the genome names them {how} a 'chr' prefix ({example[0]!r} -> {example[1]!r}): "
+            "that naming mismatch is the likely cause"
+        )
+    return ""
+
+
+def check_chromosomes(
+    peaks: Peaks, sizes: dict[str, int], genome_path: str | os.PathLike = ""
+) -> None:
+    """Raise InputError naming the peak chromosomes absent from the genome."""
+    present = np.isin(peaks.intervals.chrom, list(sizes))
+    if present.all():
+        return
+    missing = list(dict.fromkeys(peaks.intervals.chrom[~present].tolist()))
+    first = int(peaks.line[~present][0])
+    shown = ", ".join(m if len(m) <= 60 else clipped(m) for m in missing[:8])
+    shown += f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+    where = f" {genome_path}" if genome_path else ""
+    raise InputError(
+        f"chromosome(s) not in the genome FASTA{where}: {shown}{_prefix_hint(missing, list(sizes))}",
+        path=peaks.path,
+        line=first,
+    )
+
+
+def summit_windows(peaks: Peaks, sizes: dict[str, int], width: int) -> TaskWindows:
+    """Fixed-width windows centred on each summit; drop those off a chromosome end.
+
+    The window of centre ``c`` is ``[c - width // 2, c - width // 2 + width)``.
+    """
+    centre = peaks.summit
+    start = centre - width // 2
+    end = start + width
+    length = np.array([sizes[c] for c in peaks.intervals.chrom], dtype=np.int64)
+    keep = (start >= 0) & (end <= length)
+    dropped = int((~keep).sum())
+    if dropped:
+        log.info(
+            "task %s: %d of %d windows run off a chromosome end and are dropped",
+            peaks.task,
+            dropped,
+            len(peaks),
+        )
+    return TaskWindows(
+        Intervals(peaks.intervals.chrom[keep], start[keep], end[keep]), centre[keep], dropped
+    )
+
+
+def label_windows(
+    centres: Intervals, peaks: Sequence[Peaks], workdir: str | os.PathLike
+) -> np.ndarray:
+    """Labels of windows: positive for every task whose peak overlaps the centre.
+
+    Parameters
+    ----------
+    centres : Intervals
+        One 1-bp interval per window (its centre).
+    peaks : sequence of Peaks
+        One per task.
+    workdir : path
+        Directory for the BED files handed to ``bedtools intersect``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, tasks)`` uint8 of 0/1.
+    """
+    import pybedtools
+
+    workdir = Path(workdir)
+    points = workdir / "centres.bed"
+    centres.to_bed(points, names=np.arange(len(centres)))
+    labels = np.zeros((len(centres), len(peaks)), dtype=np.uint8)
+    for j, task_peaks in enumerate(peaks):
+        bed = workdir / f"peaks_{j}.bed"
+        task_peaks.intervals.to_bed(bed)
+        result = pybedtools.BedTool(str(points)).intersect(b=str(bed), c=True)
+        counts = pd.read_csv(
+            result.fn, sep="\t", header=None, usecols=[3, 4], dtype={3: np.int64, 4: np.int64}
+        )
+        labels[counts[3].to_numpy(), j] = counts[4].to_numpy() > 0
+    return labels

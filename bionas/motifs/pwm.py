@@ -1,0 +1,197 @@
+"""Position weight matrices ``(width, 4)`` over ACGT: checks, strands, information, consensus, filters -> PWMs, trimming."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+ALPHABET = "ACGT"
+#: |row sum - 1| accepted (and renormalised), as :func:`bionas.motifs.pwm.check_pwm`.
+ROW_TOLERANCE = 1e-2
+
+
+def _check_pwms(pwms: Sequence[Any], what: str) -> list[np.ndarray]:
+    """One boundary check for many PWMs at once (vectorised over all their columns).
+
+    Each item (an array or an object with a ``pwm`` attribute) must be
+    ``(width, 4)`` with width >= 1, finite, non-negative, rows summing to 1
+    within :data:`ROW_TOLERANCE`. Returns float64 copies with rows renormalised.
+    """
+    arrays = [np.asarray(getattr(p, "pwm", p), dtype=np.float64) for p in pwms]
+    for i, a in enumerate(arrays):
+        if a.ndim != 2 or a.shape[1] != 4 or a.shape[0] < 1:
+            name = what if len(arrays) == 1 else f"{what} {getattr(pwms[i], 'id', i)}"
+            raise ValueError(f"{name} must have shape (width, 4) with width >= 1, got {a.shape}")
+    if not arrays:
+        return []
+    cols = np.concatenate(arrays)
+    sums = cols.sum(axis=1, keepdims=True)
+    bad = (
+        ~np.isfinite(cols).all(axis=1)
+        | (cols < 0).any(axis=1)
+        | ~(np.abs(sums[:, 0] - 1) <= ROW_TOLERANCE)
+    )
+    if bad.any():
+        owner = int(
+            np.searchsorted(np.cumsum([a.shape[0] for a in arrays]), np.argmax(bad), side="right")
+        )
+        name = what if len(arrays) == 1 else f"{what} {getattr(pwms[owner], 'id', owner)}"
+        raise ValueError(
+            f"{name} must hold finite non-negative probabilities, rows summing to 1 "
+            f"(within {ROW_TOLERANCE})"
+        )
+    cols = cols / sums
+    return np.split(cols, np.cumsum([a.shape[0] for a in arrays])[:-1])
+
+
+def _check_pwm(pwm: Any, what: str) -> np.ndarray:
+    """:func:`_check_pwms` for one PWM."""
+    return _check_pwms([pwm], what)[0]
+
+
+
+
+def check_pwm(pwm, what: str = "pwm") -> np.ndarray:
+    """Return ``pwm`` as ``(width, 4)`` float64 after checking it (ValueError if bad)."""
+    arr = np.asarray(pwm, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4 or arr.shape[0] == 0:
+        raise ValueError(f"{what}: expected shape (width, 4), got {arr.shape}")
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise ValueError(f"{what}: probabilities must be finite and non-negative")
+    if not np.allclose(arr.sum(axis=1), 1.0, atol=ROW_TOLERANCE):
+        raise ValueError(f"{what}: rows must sum to 1")
+    return arr / arr.sum(axis=1, keepdims=True)
+
+
+def reverse_complement(pwm: np.ndarray) -> np.ndarray:
+    """Reverse complement of a ``(width, 4)`` ACGT matrix: flip both axes (a copy)."""
+    return np.ascontiguousarray(np.asarray(pwm)[::-1, ::-1])
+
+
+def information_content(pwm: np.ndarray) -> np.ndarray:
+    """Information content of each position against a uniform background.
+
+    Parameters
+    ----------
+    pwm : numpy.ndarray
+        ``(width, 4)`` probabilities.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(width,)`` float64 bits, ``2 + sum_b p_b log2 p_b`` (0 log 0 = 0).
+    """
+    p = np.asarray(pwm, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
+    return 2.0 + terms.sum(axis=1)
+
+
+def consensus(pwm: np.ndarray) -> str:
+    """The most probable base of each position (first of ties), e.g. ``"CCACCAGGGGGCGC"``."""
+    return "".join(ALPHABET[i] for i in np.asarray(pwm).argmax(axis=1))
+
+
+# IUPAC letter by set of bases (bit 1 = A, 2 = C, 4 = G, 8 = T); "N" for the rest
+_IUPAC = np.array(list("NACMGRSNTWYNKNNN"))
+
+
+def to_tomtom_layout(pwm: Any) -> np.ndarray:
+    """Convert a ``(width, 4)`` PWM to the ``(4, width)`` layout memelite wants.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+        Probabilities, columns A, C, G, T; an object with a ``pwm`` attribute
+        (``bionas.motifs.io.Motif``) works too.
+
+    Returns
+    -------
+    (4, width) float64, C-contiguous
+        Rows A, C, G, T (each row sum of the input renormalised to 1).
+    """
+    return np.ascontiguousarray(_check_pwm(pwm, "the PWM").T)
+
+
+def column_bits(pwm: Any) -> np.ndarray:
+    """Information content of each column in bits against a uniform background.
+
+    ``2 + sum_b p_b log2 p_b`` (terms with ``p_b = 0`` are 0).
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+
+    Returns
+    -------
+    (width,) float64
+        Between 0 (uniform column) and 2 (one base).
+    """
+    return np.maximum(information_content(_check_pwm(pwm, "the PWM")), 0.0)
+
+
+def trim_pwm(pwm: Any, min_bits: float) -> tuple[int, int] | None:
+    """Informative span of a PWM: first to last column with at least ``min_bits``.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+    min_bits : float
+        Threshold in bits (0-2): :data:`ACTIVATION_MIN_BITS` for activation-based
+        PWMs, :data:`SOFTMAX_MIN_BITS` for softmax PWMs.
+
+    Returns
+    -------
+    (start, end) or None
+        ``pwm[start:end]`` is the trimmed PWM (``end`` exclusive); columns
+        inside the span may fall below the threshold. None when no column
+        reaches it: the PWM is uninformative.
+    """
+    min_bits = float(min_bits)
+    if not (0.0 <= min_bits <= 2.0):
+        raise ValueError(f"min_bits must be between 0 and 2, got {min_bits!r}")
+    keep = np.flatnonzero(column_bits(pwm) >= min_bits)
+    if keep.size == 0:
+        return None
+    return int(keep[0]), int(keep[-1]) + 1
+
+
+def iupac_consensus(pwm: Any) -> str:
+    """IUPAC consensus of a PWM (Cavener's rules).
+
+    A column is its top base when that base has probability > 0.5 and more
+    than twice the second; else the two-base code (M, R, W, S, Y, K) when the
+    top two together exceed 0.75; else ``N``.
+
+    Parameters
+    ----------
+    pwm : (width, 4) array-like
+
+    Returns
+    -------
+    str
+        One letter per column.
+    """
+    return "".join(_iupac_letters(_check_pwm(pwm, "the PWM")))
+
+
+def _iupac_letters(cols: np.ndarray) -> np.ndarray:
+    """IUPAC letter of each row of a ``(n, 4)`` probability array (see :func:`iupac_consensus`)."""
+    order = np.argsort(-cols, axis=1, kind="stable")[:, :2]
+    first, second = np.take_along_axis(cols, order, axis=1).T
+    bits = 1 << order
+    code = np.where(
+        (first > 0.5) & (first > 2 * second),
+        bits[:, 0],
+        np.where(first + second > 0.75, bits[:, 0] | bits[:, 1], 0),
+    )
+    return _IUPAC[code]
+
+
+def _consensus_many(pwms: Sequence[np.ndarray]) -> np.ndarray:
+    """IUPAC consensus of each of many checked PWMs, as an object array of str."""
+    letters = _iupac_letters(np.concatenate(pwms))
+    bounds = np.cumsum([p.shape[0] for p in pwms])[:-1]
+    return np.array(["".join(chunk) for chunk in np.split(letters, bounds)], dtype=object)

@@ -1,0 +1,173 @@
+"""A trained child's ``train.json``: written by ``bionas train-child``, read by scoring and the final stage."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bionas.errors import InputError, shown
+from bionas.io import read_json
+from bionas.search.train import ChildResult, TrainSettings
+
+#: Name of the model file in a child's output directory and a cache entry.
+MODEL_FILE = "model.keras"
+
+
+#: Name of the result record in a child's output directory and a cache entry.
+RESULT_FILE = "train.json"
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN and infinities (also inside lists and dicts) by None, numpy scalars by Python."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def child_record(
+    architecture: dict[str, Any],
+    result: ChildResult,
+    settings: TrainSettings,
+    cache_key: str,
+) -> dict[str, Any]:
+    """The ``train.json`` record of a child (strict JSON: NaN written as null)."""
+    ok = result.status == "ok"
+    return json_safe(
+        {
+            "status": result.status,
+            "error": result.error,
+            "stop_reason": result.stop_reason,
+            "layers": list(architecture["layers"]),
+            "id": architecture["id"],
+            "step": architecture.get("step"),
+            "child": architecture.get("child"),
+            "val_loss": result.val_loss if ok else None,
+            "val_auroc": result.val_auroc if ok else None,
+            "val_auprc": result.val_auprc if ok else None,
+            "per_task": result.per_task if ok else {},
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch if ok else None,
+            "seconds": round(result.seconds, 3),
+            "params": result.params,
+            "cached": False,
+            "cache_key": cache_key,
+            "model": MODEL_FILE if ok else None,
+            "seed": settings.seed,
+            "settings": settings.to_dict(),
+            "history": result.history,
+        }
+    )
+
+
+RERUN_TRAIN_CHILD = "delete it and rerun `bionas train-child`"
+
+
+#: Keys every train.json has (written by bionas.records.train_result.child_record).
+TRAIN_KEYS = (
+    "status",
+    "error",
+    "layers",
+    "id",
+    "step",
+    "child",
+    "val_loss",
+    "val_auroc",
+    "val_auprc",
+    "epochs",
+    "seconds",
+    "params",
+    "cached",
+    "model",
+)
+
+
+def _train_number(v: Any, low: float | None = None, high: float | None = None) -> bool:
+    """A finite JSON number (not a bool) within ``[low, high]``."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        x = float(v)
+    except OverflowError:  # an int beyond float's range
+        return False
+    return math.isfinite(x) and (low is None or x >= low) and (high is None or x <= high)
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _file_name(v: Any) -> bool:
+    """A plain file name (the model beside train.json), nothing that leads elsewhere."""
+    return (
+        isinstance(v, str)
+        and v not in ("", ".", "..")
+        and not any(c in v for c in "/\\")
+        and v.isprintable()
+    )
+
+
+#: key of train.json -> (check, what it must be); what child_record writes
+_TRAIN_CHECKS: dict[str, tuple[Any, str]] = {
+    "status": (lambda v: v in ("ok", "failed"), "'ok' or 'failed'"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "layers": (
+        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+        "a list of option names",
+    ),
+    "id": (lambda v: isinstance(v, str), "a string"),
+    "step": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
+    "child": (lambda v: v is None or _count(v), "an integer >= 0 or null"),
+    "val_loss": (lambda v: v is None or _train_number(v), "a finite number or null"),
+    "val_auroc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
+    "val_auprc": (lambda v: v is None or _train_number(v, 0, 1), "a number in [0, 1] or null"),
+    "epochs": (_count, "an integer >= 0"),
+    "seconds": (lambda v: _train_number(v, 0), "a finite number >= 0"),
+    "params": (_count, "an integer >= 0"),
+    "cached": (lambda v: isinstance(v, bool), "true or false"),
+    "model": (lambda v: v is None or _file_name(v), "a file name beside train.json or null"),
+}
+
+
+def read_train_result(path: str | Path) -> dict[str, Any]:
+    """Read and check a ``train.json`` (see :func:`child_record`).
+
+    Raises :class:`InputError` naming the file, and the key, when it is
+    missing, not JSON, lacks a key or holds a value child_record would not
+    write (an ``ok`` child needs a finite ``val_loss`` and a ``model``).
+    """
+    path = Path(path)
+    record = read_json(
+        path,
+        missing="train result not found; run `bionas train-child` to write it",
+        invalid="not a valid train.json",
+        damaged=RERUN_TRAIN_CHILD,
+    )
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object; {RERUN_TRAIN_CHILD}", path)
+    for key in TRAIN_KEYS:
+        if key not in record:
+            raise InputError(f"missing key {key!r}; {RERUN_TRAIN_CHILD}", path, key=key)
+        check, expected = _TRAIN_CHECKS[key]
+        if not check(record[key]):
+            raise InputError(
+                f"{key!r} must be {expected}, got {shown(record[key])}; {RERUN_TRAIN_CHILD}",
+                path,
+                key=key,
+            )
+    if record["status"] == "ok":
+        if record["model"] is None:
+            raise InputError(f"an ok child needs a model file; {RERUN_TRAIN_CHILD}", path, key="model")
+        if record["val_loss"] is None:
+            raise InputError(
+                f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss"
+            )
+    return record
