@@ -21,6 +21,7 @@ demo: setup
 
 lint: setup  # snakemake --lint runs inside pytest (tests/test_workflow_data.py)
 	ruff check bionas tests bench
+	lint-imports
 
 test: setup-test lint
 	pytest

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
+from bionas.motifs.pwm import filters_to_pwms
+from bionas.search.knowledge import knowledge_dissimilarity
 
 LIMIT_S = 0.050
 

@@ -8,6 +8,7 @@ keeps its traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 
 
@@ -61,3 +62,17 @@ def shown(value: object, limit: int = 60) -> str:
     except ValueError:
         return "a huge integer"
     return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-1]} ({len(str(value))} characters)"
+
+
+def chrom_prefix_hint(missing: Sequence[str], known: Sequence[str]) -> str:
+    """A hint for a message about unknown chromosomes when a 'chr' prefix explains them (else "")."""
+    known = set(known)
+    flipped = [m[3:] if m.startswith("chr") else "chr" + m for m in missing]
+    if any(f in known for f in flipped):
+        example = next((m, f) for m, f in zip(missing, flipped, strict=True) if f in known)
+        how = "without" if example[0].startswith("chr") else "with"
+        return (
+            f"; the genome names them {how} a 'chr' prefix ({example[0]!r} -> {example[1]!r}): "
+            "that naming mismatch is the likely cause"
+        )
+    return ""

@@ -258,8 +258,9 @@ def test_cache_hit_and_miss(inputs, tmp_path):
 
 
 def _knowledge_before_training(inputs: Path) -> float:
+    from bionas.motifs.pwm import filters_to_pwms
     from bionas.search.builder import build_model, first_conv_weights
-    from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
+    from bionas.search.knowledge import knowledge_dissimilarity
     from bionas.search.train import configure_tensorflow
 
     configure_tensorflow(1, 1)

@@ -189,7 +189,8 @@ def _demo_data(tmp: Path) -> None:
 @pytest.mark.training
 def test_demo_planted_motifs_recovered_and_srf_found_not_given(tmp_path, cli):
     from bionas.records.tensors import load_tensors
-    from bionas.search.train import TrainSettings, train_child
+    from bionas.records.train_result import TrainSettings
+    from bionas.search.train import train_child
 
     _demo_data(tmp_path)
     (tmp_path / "space.yaml").write_text(DEMO_SPACE)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bionas.motifs import compare
 from bionas.errors import InputError
+from bionas.motifs import compare
 from bionas.motifs.compare import (
     ACTIVATION_MIN_BITS,
     MATCH_COLUMNS,

@@ -26,8 +26,7 @@ from bionas.motifs.interpret import (
     softmax_pwms,
 )
 from bionas.motifs.io import Motif
-from bionas.motifs.pwm import reverse_complement
-from bionas.search.knowledge import filters_to_pwms
+from bionas.motifs.pwm import filters_to_pwms, reverse_complement
 
 CACHE = Path(__file__).resolve().parents[1] / ".numba_cache"
 BASES = "ACGT"

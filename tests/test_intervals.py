@@ -12,7 +12,6 @@ from bionas.data.genome import Genome
 from bionas.data.negatives import (
     dinucleotide_negatives,
     gc_matched_negatives,
-    parse_source,
     shuffle_negatives,
     window_gc,
 )
@@ -21,7 +20,7 @@ from bionas.data.peaks import check_chromosomes, read_peaks, summit_windows
 from bionas.data.prepare import assign_splits, prepare
 from bionas.data.ranges import Intervals
 from bionas.errors import InputError
-from bionas.records.windows import read_windows, write_windows
+from bionas.records.windows import parse_source, read_windows, write_windows
 
 SPLIT = {"val_chroms": ["chr3"], "test_chroms": ["chr4"]}
 

@@ -7,12 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bionas.search.knowledge import (
-    KnowledgeResult,
-    filters_to_pwms,
-    knowledge_dissimilarity,
-    motif_distance,
-)
+from bionas.motifs.pwm import filters_to_pwms
+from bionas.search.knowledge import KnowledgeResult, knowledge_dissimilarity, motif_distance
 
 U = np.full(4, 0.25)
 

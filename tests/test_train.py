@@ -15,9 +15,9 @@ from helpers_child import BIG, GOOD, make_tensors, write_space, write_tensors
 
 from bionas.errors import InputError
 from bionas.records.tensors import check_pair, load_tensors
-from bionas.records.train_result import json_safe
+from bionas.records.train_result import TrainSettings, json_safe
 from bionas.search.cache import cache_key, cache_lookup, cache_store
-from bionas.search.train import TrainSettings, configure_tensorflow, train_child
+from bionas.search.train import configure_tensorflow, train_child
 
 FAST = TrainSettings(epochs=3, batch_size=32, learning_rate=0.01)
 

@@ -131,7 +131,8 @@ def _first_conv_kernel(model_path: Path) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from bionas.motifs.io import read_meme
-    from bionas.search.knowledge import filters_to_pwms, knowledge_dissimilarity
+    from bionas.motifs.pwm import filters_to_pwms
+    from bionas.search.knowledge import knowledge_dissimilarity
     from bionas.search.reward import compute_reward
 
     space = load_space(args.space)

@@ -42,9 +42,9 @@ from bionas.io import atomic_path, write_json
 from bionas.records.architecture import read_architecture
 from bionas.records.space import load_space
 from bionas.records.tensors import check_pair, load_tensors
-from bionas.records.train_result import MODEL_FILE, RESULT_FILE, child_record
+from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings, child_record
 from bionas.search.cache import cache_key, cache_lookup, cache_store
-from bionas.search.train import TrainSettings, train_child
+from bionas.search.train import train_child
 
 log = logging.getLogger("bionas.train_child")
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bionas.data.negatives import parse_source, shuffle_source
-from bionas.records.windows import WindowTable
+from bionas.data.negatives import shuffle_source
+from bionas.records.windows import WindowTable, parse_source
 
 if TYPE_CHECKING:
     from bionas.data.genome import Genome

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,9 +22,6 @@ NEGATIVE_METHODS = ("shuffle", "dinucleotide_shuffle", "gc_matched")
 
 
 GC_BINS = 50  # GC histogram bins of width 0.02 for gc_matched
-
-
-_SOURCE = re.compile(r"^(?P<chrom>\S+):(?P<start>\d+)-(?P<end>\d+)#(?P<seed>\d+)$")
 
 
 def _templates(n_pos: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -257,14 +253,6 @@ def dinucleotide_negatives(
         )
     ]
     return windows, sources
-
-
-def parse_source(source: str) -> tuple[str, int, int, int]:
-    """``chrom:start-end#seed`` -> (chrom, start, end, seed); ValueError if malformed."""
-    m = _SOURCE.match(source)
-    if m is None:
-        raise ValueError(f"expected chrom:start-end#seed, found {source!r}")
-    return m["chrom"], int(m["start"]), int(m["end"]), int(m["seed"])
 
 
 def shuffle_source(codes: np.ndarray, seed: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bionas.data.ranges import _INTEGER, Intervals, _int_field
-from bionas.errors import InputError
+from bionas.errors import InputError, chrom_prefix_hint
 from bionas.errors import shown as clipped
 
 if TYPE_CHECKING:
@@ -139,19 +139,6 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
     )
 
 
-def _prefix_hint(missing: Sequence[str], known: Sequence[str]) -> str:
-    known = set(known)
-    flipped = [m[3:] if m.startswith("chr") else "chr" + m for m in missing]
-    if any(f in known for f in flipped):
-        example = next((m, f) for m, f in zip(missing, flipped, strict=True) if f in known)
-        how = "without" if example[0].startswith("chr") else "with"
-        return (
-            f"; the genome names them {how} a 'chr' prefix ({example[0]!r} -> {example[1]!r}): "
-            "that naming mismatch is the likely cause"
-        )
-    return ""
-
-
 def check_chromosomes(
     peaks: Peaks, sizes: dict[str, int], genome_path: str | os.PathLike = ""
 ) -> None:
@@ -165,7 +152,7 @@ def check_chromosomes(
     shown += f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     where = f" {genome_path}" if genome_path else ""
     raise InputError(
-        f"chromosome(s) not in the genome FASTA{where}: {shown}{_prefix_hint(missing, list(sizes))}",
+        f"chromosome(s) not in the genome FASTA{where}: {shown}{chrom_prefix_hint(missing, list(sizes))}",
         path=peaks.path,
         line=first,
     )

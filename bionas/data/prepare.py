@@ -38,9 +38,9 @@ from bionas.data.negatives import (
     shuffle_negatives,
     window_gc,
 )
-from bionas.data.peaks import Peaks, _prefix_hint, check_chromosomes, label_windows, summit_windows
+from bionas.data.peaks import Peaks, check_chromosomes, label_windows, summit_windows
 from bionas.data.ranges import Intervals
-from bionas.errors import InputError
+from bionas.errors import InputError, chrom_prefix_hint
 from bionas.records.windows import KINDS, SPLITS
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def assign_splits(
         if missing:
             raise InputError(
                 f"--{split}-chroms names chromosome(s) absent from the genome: "
-                f"{', '.join(missing)}{_prefix_hint(missing, list(sizes))}",
+                f"{', '.join(missing)}{chrom_prefix_hint(missing, list(sizes))}",
                 path=genome_path,
             )
         for c in chroms:

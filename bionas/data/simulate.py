@@ -23,13 +23,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
 from bionas.io import atomic_open
-from bionas.motifs.io import Motif
+
+if TYPE_CHECKING:  # simulate reads .id, .name and .pwm of any motif-like object
+    from bionas.motifs.io import Motif
 
 log = logging.getLogger(__name__)
 

@@ -352,7 +352,7 @@ def softmax_pwms(source: Any, temperature: float) -> np.ndarray:
     -------
     (n_filters, kernel_size, 4) float64
     """
-    from bionas.search.knowledge import filters_to_pwms
+    from bionas.motifs.pwm import filters_to_pwms
 
     kernel = conv_weights(source).kernel if hasattr(source, "layers") else source
     return filters_to_pwms(kernel, temperature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -195,3 +196,37 @@ def _consensus_many(pwms: Sequence[np.ndarray]) -> np.ndarray:
     letters = _iupac_letters(np.concatenate(pwms))
     bounds = np.cumsum([p.shape[0] for p in pwms])[:-1]
     return np.array(["".join(chunk) for chunk in np.split(letters, bounds)], dtype=object)
+
+
+def filters_to_pwms(weights: Any, temperature: float) -> np.ndarray:
+    """Turn a first-layer Conv1D kernel into one PWM per filter.
+
+    ``Q[f, j, b] = exp(W[j, b, f] / T) / sum_b' exp(W[j, b', f] / T)``,
+    computed as a numerically stable softmax (the row maximum is subtracted).
+
+    Parameters
+    ----------
+    weights : (width, 4, n_filters) array-like
+        The kernel as Keras stores it for ``Conv1D`` on one-hot ``(L, 4)`` input.
+    temperature : float
+        Softmax temperature T > 0; small T sharpens the PWMs.
+
+    Returns
+    -------
+    (n_filters, width, 4) float64
+        Rows sum to 1.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 3 or w.shape[1] != 4 or w.shape[0] < 1 or w.shape[2] < 1:
+        raise ValueError(
+            f"expected a Conv1D kernel of shape (width, 4, n_filters), got {w.shape}"
+        )
+    if not np.all(np.isfinite(w)):
+        raise ValueError("the kernel holds NaN or infinite weights")
+    t = float(temperature)
+    if not (t > 0 and math.isfinite(t)):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    z = np.transpose(w, (2, 0, 1)) / t
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

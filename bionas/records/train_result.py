@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import numpy as np
 
 from bionas.errors import InputError, shown
 from bionas.io import read_json
-from bionas.search.train import ChildResult, TrainSettings
 
 #: Name of the model file in a child's output directory and a cache entry.
 MODEL_FILE = "model.keras"
@@ -171,3 +171,63 @@ def read_train_result(path: str | Path) -> dict[str, Any]:
                 f"an ok child needs a finite val_loss; {RERUN_TRAIN_CHILD}", path, key="val_loss"
             )
     return record
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every setting that can change a trained child (all of them enter the cache key)."""
+
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    max_seconds: float = 600.0
+    max_params: int = 2_000_000
+    seed: int = 1
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 0,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            "max_seconds": self.max_seconds > 0,
+            "max_params": self.max_params >= 1,
+            "threads": self.threads >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid training setting(s): {', '.join(bad)} in {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ChildResult:
+    """What training one child gave; ``model`` is the trained Keras model (None if failed).
+
+    ``stop_reason``: ``epochs`` (ran them all), ``early_stopping``, ``time``
+    (max_seconds), ``nan``, ``params`` or ``memory``. ``per_task`` maps a task
+    to ``{"auroc", "auprc", "note"}`` (note: why a value is NaN).
+    """
+
+    status: str
+    error: str | None
+    stop_reason: str
+    params: int
+    seconds: float
+    epochs: int = 0
+    best_epoch: int | None = None
+    val_loss: float = math.nan
+    val_auroc: float = math.nan
+    val_auprc: float = math.nan
+    per_task: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=lambda: {"loss": [], "val_loss": []})
+    model: Any = None
+
+    @property
+    def cacheable(self) -> bool:
+        """Out-of-memory depends on the machine, so such failures are not cached."""
+        return self.stop_reason != "memory"

@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bionas.data.negatives import _SOURCE
-from bionas.data.peaks import _prefix_hint
-from bionas.errors import InputError
+from bionas.errors import InputError, chrom_prefix_hint
 from bionas.errors import shown as clipped
 
 if TYPE_CHECKING:
@@ -203,7 +201,7 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     if sizes is not None:
         known = raw["chrom"].isin(list(sizes)).to_numpy()
         fail(~known, lambda i: f"chromosome {clipped(raw['chrom'][i])} is not in the genome"
-             f"{_prefix_hint([raw['chrom'][i]], list(sizes))}")  # fmt: skip
+             f"{chrom_prefix_hint([raw['chrom'][i]], list(sizes))}")  # fmt: skip
         length = raw["chrom"].map(sizes).to_numpy(dtype=np.int64)
         fail(end > length, lambda i: f"window {raw['chrom'][i]}:{start[i]}-{end[i]} runs past the end of "
              f"{raw['chrom'][i]} ({length[i]} bp)")  # fmt: skip
@@ -212,3 +210,14 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     for j, task in enumerate(tasks):
         table[task] = labels[:, j]
     return WindowTable(table=table, tasks=tasks, width=width)
+
+
+_SOURCE = re.compile(r"^(?P<chrom>\S+):(?P<start>\d+)-(?P<end>\d+)#(?P<seed>\d+)$")
+
+
+def parse_source(source: str) -> tuple[str, int, int, int]:
+    """``chrom:start-end#seed`` -> (chrom, start, end, seed); ValueError if malformed."""
+    m = _SOURCE.match(source)
+    if m is None:
+        raise ValueError(f"expected chrom:start-end#seed, found {source!r}")
+    return m["chrom"], int(m["start"]), int(m["end"]), int(m["seed"])

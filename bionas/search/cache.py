@@ -15,8 +15,7 @@ from typing import Any
 
 from bionas import __version__
 from bionas.io import remove_dead_temps, temp_prefix
-from bionas.records.train_result import MODEL_FILE, RESULT_FILE
-from bionas.search.train import TrainSettings
+from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings
 
 log = logging.getLogger(__name__)
 
