@@ -229,7 +229,9 @@ import json, sys
 sys.path.insert(0, {tests!r})
 from helpers_child import GOOD
 from bionas.records.space import load_space
-from bionas.search.train import TrainSettings, load_tensors, train_child
+from bionas.records.tensors import load_tensors
+from bionas.records.train_result import TrainSettings
+from bionas.search.train import train_child
 space = load_space({space!r})
 r = train_child(space, GOOD, load_tensors({train!r}), load_tensors({val!r}),
                 TrainSettings(epochs=2, batch_size=32, learning_rate=0.01))

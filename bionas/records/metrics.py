@@ -1,15 +1,29 @@
-"""A child's ``metrics.json``: written by ``bionas score-child``, read by the controller update, history and final stage."""
+"""A child's ``metrics.json``: written by ``bionas score-child``, read by the
+controller update, the history and the final stage.
+
+``metrics.json`` (strict JSON: an undefined value is null)::
+
+    {"status": "ok" | "failed", "error": null | str,
+     "layers", "id", "step", "child",                      (from train.json)
+     "val_loss", "val_auroc", "val_auprc",                 (from train.json)
+     "knowledge": float | null, "knowledge_per_prior": {motif id: float} | null,
+     "reward": float, "lambda": float, "lambda_reg": float, "reward_kind": "loss" | "auroc",
+     "temperature": float, "both_strands": bool,
+     "epochs", "seconds", "params", "cached"}              (from train.json)
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from bionas.errors import InputError, shown
-from bionas.io import read_json
+from bionas.io import read_json, write_json
 from bionas.records.space import ModelSpace
+from bionas.records.train_result import json_safe
 
 #: Keys every ``metrics.json`` must hold.
 METRICS_KEYS = (
@@ -107,3 +121,47 @@ def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) ->
         out[key] = math.nan if obj[key] is None else float(obj[key])
     out["reward"] = float(obj["reward"])
     return out
+
+
+def metrics_record(train: Mapping[str, Any], score: Any, settings: Any) -> dict[str, Any]:
+    """The ``metrics.json`` of a child: its train result, its score and how it was scored.
+
+    Parameters
+    ----------
+    train : mapping
+        The child's checked ``train.json``.
+    score : Score
+        :class:`bionas.search.scoring.Score` (status, error, knowledge, per_prior, reward).
+    settings : ScoringSettings
+        :class:`bionas.search.scoring.ScoringSettings`.
+    """
+    return json_safe(
+        {
+            "status": score.status,
+            "error": score.error,
+            "layers": train["layers"],
+            "id": train["id"],
+            "step": train["step"],
+            "child": train["child"],
+            "val_loss": train["val_loss"],
+            "val_auroc": train["val_auroc"],
+            "val_auprc": train["val_auprc"],
+            "knowledge": score.knowledge,
+            "knowledge_per_prior": score.per_prior,
+            "reward": score.reward,
+            "lambda": settings.lam,
+            "lambda_reg": settings.lambda_reg,
+            "reward_kind": settings.reward,
+            "temperature": settings.temperature,
+            "both_strands": settings.both_strands,
+            "epochs": train["epochs"],
+            "seconds": train["seconds"],
+            "params": train["params"],
+            "cached": train["cached"],
+        }
+    )
+
+
+def write_metrics(path: str | PathLike, metrics: Mapping[str, Any]) -> None:
+    """Write ``metrics.json`` atomically (strict JSON)."""
+    write_json(path, json_safe(dict(metrics)))

@@ -1,4 +1,22 @@
-"""A trained child's ``train.json``: written by ``bionas train-child``, read by scoring and the final stage."""
+"""A trained child's ``train.json``: written by ``bionas train-child``, read by scoring and the final stage.
+
+``train.json`` (strict JSON; an undefined number is null)::
+
+    {"status": "ok" | "failed", "error": null | str,
+     "stop_reason": "epochs" | "early_stopping" | "time" | "nan" | "params" | "memory",
+     "layers": [option names], "id": str, "step": int | null, "child": int | null,
+     "val_loss": float (best epoch), "val_auroc": float, "val_auprc": float (means over tasks),
+     "per_task": {task: {"auroc", "auprc", "note": null | why undefined}},
+     "epochs": int (run), "best_epoch": int (1-based),
+     "seconds": float (build, training, evaluation; not imports),
+     "params": int, "cached": bool, "cache_key": str,
+     "model": "model.keras" | null (relative to train.json), "seed": int,
+     "settings": {epochs, patience, batch_size, learning_rate, max_seconds,
+                  max_params, seed, threads},
+     "history": {"loss": [per epoch], "val_loss": [per epoch]}}
+
+A failed child has null metrics, ``best_epoch`` and ``model``.
+"""
 
 from __future__ import annotations
 
@@ -175,16 +193,37 @@ def read_train_result(path: str | Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Every setting that can change a trained child (all of them enter the cache key)."""
+    """Every setting that can change a trained child (all of them enter the cache key).
 
-    epochs: int = 30
-    patience: int = 5
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    max_seconds: float = 600.0
-    max_params: int = 2_000_000
-    seed: int = 1
-    threads: int = 1
+    Each field is also a ``bionas train-child`` flag (``--batch-size`` for
+    ``batch_size``) and a key of the config's ``training`` block: the command
+    builds its flags from these fields and the workflow passes every
+    ``training`` key that is a field (``threads`` comes from the job), so a new
+    setting is one field here plus its schema entry and its use in training.
+    ``metadata``: ``help``, ``minimum`` and, for floats, ``open`` (``> minimum``).
+    """
+
+    epochs: int = field(default=30, metadata={"minimum": 1, "help": "at most this many epochs"})
+    patience: int = field(
+        default=5,
+        metadata={"minimum": 0, "help": "stop after this many epochs without a lower val loss; 0: never"},
+    )
+    batch_size: int = field(default=64, metadata={"minimum": 1, "help": "training batch size"})
+    learning_rate: float = field(
+        default=3e-3, metadata={"minimum": 0, "open": True, "help": "Adam learning rate"}
+    )
+    max_seconds: float = field(
+        default=600.0,
+        metadata={"minimum": 0, "open": True, "help": "stop training after this much wall time"},
+    )
+    max_params: int = field(
+        default=2_000_000,
+        metadata={"minimum": 1, "help": "a child with more weights fails without training"},
+    )
+    seed: int = field(default=1, metadata={"help": "random seed"})
+    threads: int = field(
+        default=1, metadata={"minimum": 1, "help": "TensorFlow intra- and inter-op threads"}
+    )
 
     def __post_init__(self) -> None:
         checks = {
