@@ -1,123 +1,21 @@
 """``bionas compare-motifs``: the final model's first-layer filters against a motif collection.
 
-Every first-layer filter becomes a PWM two ways, and each is compared with
-every matrix of the collection (tomtom-lite, both strands, q-values over the
-whole collection; see :mod:`bionas.motifs.compare`):
-
-- ``activation``: from the test windows that activate the filter
-  (:func:`bionas.motifs.interpret.activation_pwms` on the test positives, trimmed to
-  the columns of at least 1.0 bit before comparing);
-- ``softmax``: from the weights, a per-position softmax with ``--temperature``
-  (:func:`bionas.motifs.interpret.softmax_pwms`, trimmed at 0.5 bit).
-
-The negative control runs the same pipeline on the filters of a randomly
-initialised model of the same architecture (:func:`bionas.search.builder.build_model`
-with ``--control-seed``), on the same sequences: its filters should match
-nothing. The count of control filters with a significant best match is
-written next to the model's own counts.
-
-Outputs in ``--out-dir`` (each written atomically):
-
-``matches.tsv``
-    ``kind`` (activation | softmax), then :data:`bionas.motifs.compare.MATCH_COLUMNS`:
-    the ``--top-k`` best targets of every filter and kind (q-values over all
-    targets), one row with status ``uninformative`` for a PWM with no column
-    informative enough to compare.
-``control_matches.tsv``
-    The same for the randomly initialised model.
-``filters.meme``, ``filters_softmax.meme``
-    Activation and softmax PWMs of every filter, full width (MEME minimal).
-``filters.tsv``
-    One row per filter: activation sites, and per kind the compared span,
-    its information content (bits), consensus, best match and its p/q-value.
-``recovery.tsv``
-    Per kind and prior motif: recovered or not, the best filter and its
-    q-value (:func:`bionas.motifs.interpret.recovery_table`).
-``found_not_given.tsv``
-    Per kind, filters whose significant best match is not a prior
-    (:func:`bionas.motifs.interpret.found_not_given`).
-``best_targets.meme``
-    The matrices of every best match (as stored in the collection), so the
-    report can draw them without reading the collection again.
-``summary.json``
-    Settings, counts (filters, significant filters, recovered priors, found
-    motifs, significant control filters) and timings.
+Loads the final model, builds a randomly initialised model of the same
+architecture as the negative control, and runs
+:func:`bionas.motifs.analysis.analyse_filters` on the test positives; the
+files it writes and what each holds are listed in :mod:`bionas.motifs.analysis`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
-import re
-import time
-import zipfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
 
-import numpy as np
-import pandas as pd
-
+from bionas.commands.argtypes import non_negative_int, number, positive_float, positive_int
 from bionas.errors import InputError
-from bionas.io import write_json, write_text
 
 log = logging.getLogger("bionas.compare_motifs")
-
-#: The two ways a filter becomes a PWM, in report order.
-KINDS = ("activation", "softmax")
-
-#: Columns of ``filters.tsv``.
-FILTER_COLUMNS = [
-    "filter",
-    "width",
-    "activation_sites",
-    *(
-        f"{kind}_{col}"
-        for kind in KINDS
-        for col in (
-            "start", "end", "bits", "consensus", "best_id", "best_name",
-            "orientation", "offset", "p_value", "q_value",
-        )
-    ),
-]  # fmt: skip
-
-_JASPAR = re.compile(r"^JASPAR\d{4}$")
-
-
-# ---------------------------------------------------------------------------
-# arguments
-
-
-def _number(kind: str, low: float | None, high: float | None, low_open: bool, high_open: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        ok = math.isfinite(value)
-        if low is not None:
-            ok = ok and (value > low if low_open else value >= low)
-        if high is not None:
-            ok = ok and (value < high if high_open else value <= high)
-        if not ok:
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,32 +52,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--temperature",
-        type=_number("a number > 0", 0, None, True, False),
+        type=positive_float,
         default=0.15,
         help="softmax temperature weights -> PWM (default: %(default)s)",
     )
     parser.add_argument(
         "--activation-threshold",
-        type=_number("a number in (0, 1)", 0, 1, True, True),
+        type=number(0, 1, low_open=True, high_open=True),
         default=0.5,
         help="a window joins a filter's activation PWM above this fraction of the filter's "
         "largest activation (default: %(default)s)",
     )
     parser.add_argument(
         "--q-threshold",
-        type=_number("a number in (0, 1]", 0, 1, True, False),
+        type=number(0, 1, low_open=True),
         default=0.05,
         help="q-value below which a match is significant (default: %(default)s)",
     )
     parser.add_argument(
         "--top-k",
-        type=_int_at_least(1),
+        type=positive_int,
         default=10,
         help="best targets kept per filter in the match tables (default: %(default)s)",
     )
     parser.add_argument(
         "--control-seed",
-        type=_int_at_least(0),
+        type=non_negative_int,
         default=0,
         help="seed of the randomly initialised control model (default: %(default)s)",
     )
@@ -190,183 +88,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: $NUMBA_CACHE_DIR or ~/.cache/bionas/numba)",
     )
     parser.add_argument(
-        "--threads", type=_int_at_least(1), default=1, help="threads (default: %(default)s)"
+        "--threads", type=positive_int, default=1, help="threads (default: %(default)s)"
     )
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="output directory")
 
 
-# ---------------------------------------------------------------------------
-# the pipeline
-
-
-class FilterPWMs(NamedTuple):
-    """PWMs of one model's first-layer filters.
-
-    ``activation`` and ``softmax``: ``(n_filters, width, 4)`` float64;
-    ``sites``: ``(n_filters,)`` int64 windows aligned per activation PWM.
-    """
-
-    activation: np.ndarray
-    softmax: np.ndarray
-    sites: np.ndarray
-
-
-def filter_names(n: int) -> list[str]:
-    """``filter_00`` ... ``filter_<n-1>``, zero-padded to the same width (at least 2)."""
-    digits = max(2, len(str(n - 1)))
-    return [f"filter_{i:0{digits}d}" for i in range(n)]
-
-
-def model_pwms(
-    model: Any, positives: np.ndarray, temperature: float, threshold: float
-) -> FilterPWMs:
-    """Activation and softmax PWMs of a Keras model's first convolution."""
-    from bionas.motifs.interpret import activation_pwms, softmax_pwms
-
-    act = activation_pwms(model, positives, threshold)
-    soft = softmax_pwms(model, temperature)
-    return FilterPWMs(act.pwms, soft, act.counts)
-
-
-def compare_both(
-    pwms: FilterPWMs,
-    collection: Sequence[Any],
-    *,
-    top_k: int,
-    cache_dir: str | None,
-    threads: int,
-) -> pd.DataFrame:
-    """Both kinds of PWMs against the collection: one table with a leading ``kind`` column."""
-    from bionas.motifs.compare import ACTIVATION_MIN_BITS, SOFTMAX_MIN_BITS, compare_motifs
-
-    names = filter_names(len(pwms.activation))
-    tables = []
-    for kind, arr, bits in (
-        ("activation", pwms.activation, ACTIVATION_MIN_BITS),
-        ("softmax", pwms.softmax, SOFTMAX_MIN_BITS),
-    ):
-        df = compare_motifs(
-            arr,
-            collection,
-            query_names=names,
-            min_bits=bits,
-            top_k=top_k,
-            cache_dir=cache_dir,
-            n_jobs=threads,
-        )
-        df.insert(0, "kind", kind)
-        tables.append(df)
-    return pd.concat(tables, ignore_index=True)
-
-
-def significant_filters(matches: pd.DataFrame, q_threshold: float) -> dict[str, int]:
-    """Per kind, the number of filters whose best match has ``q < q_threshold``."""
-    from bionas.motifs.compare import best_matches
-
-    out = {}
-    for kind in KINDS:
-        top = best_matches(matches[matches["kind"] == kind])
-        out[kind] = int((top["q_value"] < q_threshold).sum()) if not top.empty else 0
-    return out
-
-
-def per_kind(matches: pd.DataFrame, fn, *args: Any, **kwargs: Any) -> pd.DataFrame:
-    """``fn(matches of one kind, ...)`` for every kind, stacked with a leading ``kind`` column."""
-    tables = []
-    for kind in KINDS:
-        df = fn(matches[matches["kind"] == kind].reset_index(drop=True), *args, **kwargs)
-        df = df.drop(columns="kind", errors="ignore")
-        df.insert(0, "kind", kind)
-        tables.append(df)
-    return pd.concat(tables, ignore_index=True)
-
-
-def filter_table(pwms: FilterPWMs, matches: pd.DataFrame) -> pd.DataFrame:
-    """One row per filter (:data:`FILTER_COLUMNS`) from its PWMs and the match table."""
-    from bionas.motifs.compare import best_matches
-    from bionas.motifs.pwm import column_bits, iupac_consensus
-
-    names = filter_names(len(pwms.activation))
-    rows: dict[str, dict[str, Any]] = {
-        name: {"filter": name, "width": int(pwms.activation.shape[1]), "activation_sites": int(n)}
-        for name, n in zip(names, pwms.sites, strict=True)
-    }
-    for kind, arr in (("activation", pwms.activation), ("softmax", pwms.softmax)):
-        sub = matches[matches["kind"] == kind]
-        spans = sub.drop_duplicates("query").set_index("query")
-        best = best_matches(sub).set_index("query")
-        for i, name in enumerate(names):
-            row = rows[name]
-            start, end = spans.loc[name, "query_start"], spans.loc[name, "query_end"]
-            if pd.isna(start):
-                row.update({f"{kind}_bits": 0.0, f"{kind}_consensus": ""})
-                continue
-            span = arr[i][int(start) : int(end)]
-            row.update(
-                {
-                    f"{kind}_start": int(start),
-                    f"{kind}_end": int(end),
-                    f"{kind}_bits": round(float(column_bits(span).sum()), 3),
-                    f"{kind}_consensus": iupac_consensus(span),
-                }
-            )
-            if name in best.index:
-                b = best.loc[name]
-                row.update(
-                    {
-                        f"{kind}_best_id": b["target_id"],
-                        f"{kind}_best_name": b["target_name"],
-                        f"{kind}_orientation": b["orientation"],
-                        f"{kind}_offset": b["offset"],
-                        f"{kind}_p_value": b["p_value"],
-                        f"{kind}_q_value": b["q_value"],
-                    }
-                )
-    df = pd.DataFrame(list(rows.values())).reindex(columns=FILTER_COLUMNS)
-    for kind in KINDS:
-        for col in ("start", "end", "offset"):
-            df[f"{kind}_{col}"] = df[f"{kind}_{col}"].astype("Int64")
-    return df
-
-
-def write_tsv(path: Path, df: pd.DataFrame) -> None:
-    """A table as TSV, atomically; missing values as ``NA``."""
-    write_text(path, df.to_csv(sep="\t", index=False, na_rep="NA", lineterminator="\n"))
-
-
-# ---------------------------------------------------------------------------
-# inputs
-
-
-def _load_model(path: Path):
-    import keras
-
-    if not path.is_file():
-        raise InputError("model file not found; run `bionas evaluate` to write it", path)
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise InputError(
-            f"cannot load the model ({type(err).__name__}: {err}); delete it and rerun "
-            "`bionas evaluate`",
-            path,
-        ) from None
-
-
-def _collection(source: str, tax_group: str) -> list[Any]:
-    from bionas.motifs.compare import load_collection
-
-    group = None if tax_group.strip().lower() in ("", "all") else tax_group
-    return load_collection(source, "CORE", group)
-
-
 def run(args: argparse.Namespace) -> int:
-    from bionas.motifs.io import Motif, read_meme, write_meme
+    from bionas.motifs.analysis import (
+        AnalysisSettings,
+        analyse_filters,
+        load_model,
+        load_targets,
+        write_analysis,
+    )
+    from bionas.motifs.io import read_meme
     from bionas.records.architecture import read_architecture
     from bionas.records.space import load_space
     from bionas.records.tensors import load_tensors
 
-    started = time.monotonic()
     space = load_space(args.space)
     arch = read_architecture(args.architecture, space)
     test = load_tensors(args.test)
@@ -376,14 +115,14 @@ def run(args: argparse.Namespace) -> int:
             "the test split has no positive window to compute activation PWMs", args.test, key="y"
         )
     priors = read_meme(args.priors)
-    collection = _collection(args.collection, args.tax_group)
+    collection = load_targets(args.collection, args.tax_group)
     log.info("%d target motifs in %s (%s)", len(collection), args.collection, args.tax_group)
 
     from bionas.search.builder import build_model
     from bionas.search.train import configure_tensorflow
 
     configure_tensorflow(args.threads, seed=args.control_seed)
-    model = _load_model(Path(args.model))
+    model = load_model(Path(args.model))
     if tuple(model.input_shape[1:]) != tuple(test.X.shape[1:]):
         raise InputError(
             f"the model reads inputs of shape {tuple(model.input_shape[1:])}, the test tensors "
@@ -391,91 +130,29 @@ def run(args: argparse.Namespace) -> int:
             args.test,
             key="X",
         )
-    control_model = build_model(
-        space, arch["layers"], test.length, test.n_tasks, seed=args.control_seed
+    control = build_model(space, arch["layers"], test.length, test.n_tasks, seed=args.control_seed)
+    settings = AnalysisSettings(
+        temperature=args.temperature,
+        activation_threshold=args.activation_threshold,
+        q_threshold=args.q_threshold,
+        top_k=args.top_k,
+        cache_dir=args.cache_dir,
+        threads=args.threads,
     )
-    try:
-        trained = model_pwms(model, positives, args.temperature, args.activation_threshold)
-    except ValueError as err:
-        raise InputError(f"cannot read the first-layer filters: {err}", args.model) from None
-    control = model_pwms(control_model, positives, args.temperature, args.activation_threshold)
-    loaded = time.monotonic()
-
-    opts = {"top_k": args.top_k, "cache_dir": args.cache_dir, "threads": args.threads}
-    matches = compare_both(trained, collection, **opts)
-    compared = time.monotonic()
-    control_matches = compare_both(control, collection, **opts)
-
-    from bionas.motifs.compare import best_matches
-    from bionas.motifs.interpret import found_not_given, recovery_table
-
-    q = args.q_threshold
-    recovery = per_kind(matches, recovery_table, priors, q)
-    found = per_kind(matches, found_not_given, priors, q)
-    filters = filter_table(trained, matches)
-
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = filter_names(len(trained.activation))
-    write_meme(out / "filters.meme", [Motif(n, n, p) for n, p in zip(names, trained.activation)])
-    write_meme(
-        out / "filters_softmax.meme", [Motif(n, n, p) for n, p in zip(names, trained.softmax)]
-    )
-    by_id = {m.id: m for m in collection}
-    top_ids = list(
-        dict.fromkeys(
-            i for kind in KINDS for i in best_matches(matches[matches["kind"] == kind])["target_id"]
-        )
-    )
-    write_meme(
-        out / "best_targets.meme",
-        [Motif(i, by_id[i].name, by_id[i].pwm) for i in top_ids if i in by_id],
-    )
-    write_tsv(out / "matches.tsv", matches)
-    write_tsv(out / "control_matches.tsv", control_matches)
-    write_tsv(out / "filters.tsv", filters)
-    write_tsv(out / "recovery.tsv", recovery)
-    write_tsv(out / "found_not_given.tsv", found)
-
-    significant = significant_filters(matches, q)
-    control_significant = significant_filters(control_matches, q)
-    summary = {
-        "n_filters": len(names),
-        "filter_width": int(trained.activation.shape[1]),
-        "layers": list(arch["layers"]),
+    analysis = analyse_filters(model, control, positives, priors, collection, settings, args.model)
+    provenance = {
         "test_positives": int(positives.shape[0]),
         "collection": str(args.collection),
         "tax_group": str(args.tax_group),
-        "targets": len(collection),
-        "priors": [{"id": m.id, "name": m.name} for m in priors],
-        "temperature": args.temperature,
-        "activation_threshold": args.activation_threshold,
-        "q_threshold": q,
-        "top_k": args.top_k,
         "control_seed": args.control_seed,
-        "significant_filters": significant,
-        "control_significant_filters": control_significant,
-        "recovered": {
-            kind: recovery.loc[
-                (recovery["kind"] == kind) & recovery["recovered"], "prior_id"
-            ].tolist()
-            for kind in KINDS
-        },
-        "found_not_given": {
-            kind: list(dict.fromkeys(found.loc[found["kind"] == kind, "target_id"]))
-            for kind in KINDS
-        },
-        "seconds": {
-            "pwms": round(loaded - started, 2),
-            "compare": round(compared - loaded, 2),
-            "total": round(time.monotonic() - started, 2),
-        },
     }
-    write_json(out / "summary.json", summary)
+    summary = write_analysis(
+        args.out_dir, analysis, arch["layers"], priors, collection, settings, provenance
+    )
     log.info(
         "significant filters %s; control %s; recovered %s; found, not given %s",
-        significant,
-        control_significant,
+        summary["significant_filters"],
+        summary["control_significant_filters"],
         summary["recovered"],
         summary["found_not_given"],
     )

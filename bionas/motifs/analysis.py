@@ -1,0 +1,387 @@
+"""A trained model's first-layer filters against a motif collection, with a negative control.
+
+Every first-layer filter becomes a PWM two ways, and each is compared with
+every matrix of the collection (tomtom-lite, both strands, q-values over the
+whole collection; see :mod:`bionas.motifs.compare`):
+
+- ``activation``: from the test windows that activate the filter
+  (:func:`bionas.motifs.interpret.activation_pwms` on the test positives, trimmed to
+  the columns of at least 1.0 bit before comparing);
+- ``softmax``: from the weights, a per-position softmax with ``--temperature``
+  (:func:`bionas.motifs.interpret.softmax_pwms`, trimmed at 0.5 bit).
+
+The negative control runs the same pipeline on the filters of a randomly
+initialised model of the same architecture (built by the caller), on the same sequences: its filters should match
+nothing. The count of control filters with a significant best match is
+written next to the model's own counts.
+
+Outputs in ``--out-dir`` (each written atomically):
+
+``matches.tsv``
+    ``kind`` (activation | softmax), then :data:`bionas.motifs.compare.MATCH_COLUMNS`:
+    the ``--top-k`` best targets of every filter and kind (q-values over all
+    targets), one row with status ``uninformative`` for a PWM with no column
+    informative enough to compare.
+``control_matches.tsv``
+    The same for the randomly initialised model.
+``filters.meme``, ``filters_softmax.meme``
+    Activation and softmax PWMs of every filter, full width (MEME minimal).
+``filters.tsv``
+    One row per filter: activation sites, and per kind the compared span,
+    its information content (bits), consensus, best match and its p/q-value.
+``recovery.tsv``
+    Per kind and prior motif: recovered or not, the best filter and its
+    q-value (:func:`bionas.motifs.interpret.recovery_table`).
+``found_not_given.tsv``
+    Per kind, filters whose significant best match is not a prior
+    (:func:`bionas.motifs.interpret.found_not_given`).
+``best_targets.meme``
+    The matrices of every best match (as stored in the collection), so the
+    report can draw them without reading the collection again.
+``summary.json``
+    Settings, counts (filters, significant filters, recovered priors, found
+    motifs, significant control filters) and timings.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from bionas.errors import InputError
+from bionas.io import write_json, write_text
+
+#: The two ways a filter becomes a PWM, in report order.
+KINDS = ("activation", "softmax")
+
+#: Columns of ``filters.tsv``.
+FILTER_COLUMNS = [
+    "filter",
+    "width",
+    "activation_sites",
+    *(
+        f"{kind}_{col}"
+        for kind in KINDS
+        for col in (
+            "start", "end", "bits", "consensus", "best_id", "best_name",
+            "orientation", "offset", "p_value", "q_value",
+        )
+    ),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How filters become PWMs and what counts as a match (recorded in ``summary.json``)."""
+
+    temperature: float = 0.15
+    activation_threshold: float = 0.5
+    q_threshold: float = 0.05
+    top_k: int = 10
+    cache_dir: str | None = None
+    threads: int = 1
+
+
+class FilterPWMs(NamedTuple):
+    """PWMs of one model's first-layer filters.
+
+    ``activation`` and ``softmax``: ``(n_filters, width, 4)`` float64;
+    ``sites``: ``(n_filters,)`` int64 windows aligned per activation PWM.
+    """
+
+    activation: np.ndarray
+    softmax: np.ndarray
+    sites: np.ndarray
+
+
+def filter_names(n: int) -> list[str]:
+    """``filter_00`` ... ``filter_<n-1>``, zero-padded to the same width (at least 2)."""
+    digits = max(2, len(str(n - 1)))
+    return [f"filter_{i:0{digits}d}" for i in range(n)]
+
+
+def model_pwms(
+    model: Any, positives: np.ndarray, temperature: float, threshold: float
+) -> FilterPWMs:
+    """Activation and softmax PWMs of a Keras model's first convolution."""
+    from bionas.motifs.interpret import activation_pwms, softmax_pwms
+
+    act = activation_pwms(model, positives, threshold)
+    soft = softmax_pwms(model, temperature)
+    return FilterPWMs(act.pwms, soft, act.counts)
+
+
+def compare_both(
+    pwms: FilterPWMs,
+    collection: Sequence[Any],
+    *,
+    top_k: int,
+    cache_dir: str | None,
+    threads: int,
+) -> pd.DataFrame:
+    """Both kinds of PWMs against the collection: one table with a leading ``kind`` column."""
+    from bionas.motifs.compare import ACTIVATION_MIN_BITS, SOFTMAX_MIN_BITS, compare_motifs
+
+    names = filter_names(len(pwms.activation))
+    tables = []
+    for kind, arr, bits in (
+        ("activation", pwms.activation, ACTIVATION_MIN_BITS),
+        ("softmax", pwms.softmax, SOFTMAX_MIN_BITS),
+    ):
+        df = compare_motifs(
+            arr,
+            collection,
+            query_names=names,
+            min_bits=bits,
+            top_k=top_k,
+            cache_dir=cache_dir,
+            n_jobs=threads,
+        )
+        df.insert(0, "kind", kind)
+        tables.append(df)
+    return pd.concat(tables, ignore_index=True)
+
+
+def significant_filters(matches: pd.DataFrame, q_threshold: float) -> dict[str, int]:
+    """Per kind, the number of filters whose best match has ``q < q_threshold``."""
+    from bionas.motifs.compare import best_matches
+
+    out = {}
+    for kind in KINDS:
+        top = best_matches(matches[matches["kind"] == kind])
+        out[kind] = int((top["q_value"] < q_threshold).sum()) if not top.empty else 0
+    return out
+
+
+def per_kind(matches: pd.DataFrame, fn, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """``fn(matches of one kind, ...)`` for every kind, stacked with a leading ``kind`` column."""
+    tables = []
+    for kind in KINDS:
+        df = fn(matches[matches["kind"] == kind].reset_index(drop=True), *args, **kwargs)
+        df = df.drop(columns="kind", errors="ignore")
+        df.insert(0, "kind", kind)
+        tables.append(df)
+    return pd.concat(tables, ignore_index=True)
+
+
+def filter_table(pwms: FilterPWMs, matches: pd.DataFrame) -> pd.DataFrame:
+    """One row per filter (:data:`FILTER_COLUMNS`) from its PWMs and the match table."""
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.pwm import column_bits, iupac_consensus
+
+    names = filter_names(len(pwms.activation))
+    rows: dict[str, dict[str, Any]] = {
+        name: {"filter": name, "width": int(pwms.activation.shape[1]), "activation_sites": int(n)}
+        for name, n in zip(names, pwms.sites, strict=True)
+    }
+    for kind, arr in (("activation", pwms.activation), ("softmax", pwms.softmax)):
+        sub = matches[matches["kind"] == kind]
+        spans = sub.drop_duplicates("query").set_index("query")
+        best = best_matches(sub).set_index("query")
+        for i, name in enumerate(names):
+            row = rows[name]
+            start, end = spans.loc[name, "query_start"], spans.loc[name, "query_end"]
+            if pd.isna(start):
+                row.update({f"{kind}_bits": 0.0, f"{kind}_consensus": ""})
+                continue
+            span = arr[i][int(start) : int(end)]
+            row.update(
+                {
+                    f"{kind}_start": int(start),
+                    f"{kind}_end": int(end),
+                    f"{kind}_bits": round(float(column_bits(span).sum()), 3),
+                    f"{kind}_consensus": iupac_consensus(span),
+                }
+            )
+            if name in best.index:
+                b = best.loc[name]
+                row.update(
+                    {
+                        f"{kind}_best_id": b["target_id"],
+                        f"{kind}_best_name": b["target_name"],
+                        f"{kind}_orientation": b["orientation"],
+                        f"{kind}_offset": b["offset"],
+                        f"{kind}_p_value": b["p_value"],
+                        f"{kind}_q_value": b["q_value"],
+                    }
+                )
+    df = pd.DataFrame(list(rows.values())).reindex(columns=FILTER_COLUMNS)
+    for kind in KINDS:
+        for col in ("start", "end", "offset"):
+            df[f"{kind}_{col}"] = df[f"{kind}_{col}"].astype("Int64")
+    return df
+
+
+def write_tsv(path: Path, df: pd.DataFrame) -> None:
+    """A table as TSV, atomically; missing values as ``NA``."""
+    write_text(path, df.to_csv(sep="\t", index=False, na_rep="NA", lineterminator="\n"))
+
+
+def load_model(path: Path):
+    """A saved Keras model (not compiled); InputError naming the file when it cannot be read."""
+    import keras
+
+    if not path.is_file():
+        raise InputError("model file not found; run `bionas evaluate` to write it", path)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise InputError(
+            f"cannot load the model ({type(err).__name__}: {err}); delete it and rerun "
+            "`bionas evaluate`",
+            path,
+        ) from None
+
+
+def load_targets(source: str, tax_group: str) -> list[Any]:
+    """The motif collection: a JASPAR release's CORE matrices of ``tax_group`` ('all': every group), or a MEME file."""
+    from bionas.motifs.compare import load_collection
+
+    group = None if tax_group.strip().lower() in ("", "all") else tax_group
+    return load_collection(source, "CORE", group)
+
+
+@dataclass(frozen=True)
+class FilterAnalysis:
+    """Everything :func:`write_analysis` writes; see the module docstring for the files."""
+
+    trained: FilterPWMs
+    matches: pd.DataFrame
+    control_matches: pd.DataFrame
+    recovery: pd.DataFrame
+    found: pd.DataFrame
+    filters: pd.DataFrame
+    seconds: dict[str, float]
+
+
+def analyse_filters(
+    model: Any,
+    control_model: Any,
+    positives: np.ndarray,
+    priors: Sequence[Any],
+    collection: Sequence[Any],
+    settings: AnalysisSettings,
+    model_path: str | Path | None = None,
+) -> FilterAnalysis:
+    """PWMs of ``model``'s and ``control_model``'s filters, their matches, prior recovery, found motifs.
+
+    Parameters
+    ----------
+    model, control_model : keras.Model
+        The trained model and a randomly initialised one of the same architecture.
+    positives : (n, L, 4) uint8
+        Windows that give the activation PWMs (the test split's positives).
+    priors, collection : sequence of Motif
+    settings : AnalysisSettings
+    model_path : path, optional
+        Named in the error when the trained model's filters cannot be read.
+    """
+    from bionas.motifs.interpret import found_not_given, recovery_table
+
+    started = time.monotonic()
+    try:
+        trained = model_pwms(model, positives, settings.temperature, settings.activation_threshold)
+    except ValueError as err:
+        raise InputError(f"cannot read the first-layer filters: {err}", model_path) from None
+    control = model_pwms(
+        control_model, positives, settings.temperature, settings.activation_threshold
+    )
+    loaded = time.monotonic()
+    opts = {"top_k": settings.top_k, "cache_dir": settings.cache_dir, "threads": settings.threads}
+    matches = compare_both(trained, collection, **opts)
+    compared = time.monotonic()
+    control_matches = compare_both(control, collection, **opts)
+    q = settings.q_threshold
+    return FilterAnalysis(
+        trained=trained,
+        matches=matches,
+        control_matches=control_matches,
+        recovery=per_kind(matches, recovery_table, priors, q),
+        found=per_kind(matches, found_not_given, priors, q),
+        filters=filter_table(trained, matches),
+        seconds={
+            "pwms": round(loaded - started, 2),
+            "compare": round(compared - loaded, 2),
+            "total": round(time.monotonic() - started, 2),
+        },
+    )
+
+
+def write_analysis(
+    out_dir: str | Path,
+    analysis: FilterAnalysis,
+    layers: Sequence[str],
+    priors: Sequence[Any],
+    collection: Sequence[Any],
+    settings: AnalysisSettings,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """Write every file of the module docstring into ``out_dir`` (each atomically); return the summary.
+
+    ``provenance`` (collection, tax group, control seed, test positives) joins
+    the settings and counts in ``summary.json``.
+    """
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.io import Motif, write_meme
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trained, matches, q = analysis.trained, analysis.matches, settings.q_threshold
+    names = filter_names(len(trained.activation))
+    write_meme(out / "filters.meme", [Motif(n, n, p) for n, p in zip(names, trained.activation)])
+    write_meme(
+        out / "filters_softmax.meme", [Motif(n, n, p) for n, p in zip(names, trained.softmax)]
+    )
+    by_id = {m.id: m for m in collection}
+    top_ids = list(
+        dict.fromkeys(
+            i for kind in KINDS for i in best_matches(matches[matches["kind"] == kind])["target_id"]
+        )
+    )
+    write_meme(
+        out / "best_targets.meme",
+        [Motif(i, by_id[i].name, by_id[i].pwm) for i in top_ids if i in by_id],
+    )
+    write_tsv(out / "matches.tsv", matches)
+    write_tsv(out / "control_matches.tsv", analysis.control_matches)
+    write_tsv(out / "filters.tsv", analysis.filters)
+    write_tsv(out / "recovery.tsv", analysis.recovery)
+    write_tsv(out / "found_not_given.tsv", analysis.found)
+    recovery, found = analysis.recovery, analysis.found
+    summary = {
+        "n_filters": len(names),
+        "filter_width": int(trained.activation.shape[1]),
+        "layers": list(layers),
+        "test_positives": provenance["test_positives"],
+        "collection": provenance["collection"],
+        "tax_group": provenance["tax_group"],
+        "targets": len(collection),
+        "priors": [{"id": m.id, "name": m.name} for m in priors],
+        "temperature": settings.temperature,
+        "activation_threshold": settings.activation_threshold,
+        "q_threshold": q,
+        "top_k": settings.top_k,
+        "control_seed": provenance["control_seed"],
+        "significant_filters": significant_filters(matches, q),
+        "control_significant_filters": significant_filters(analysis.control_matches, q),
+        "recovered": {
+            kind: recovery.loc[
+                (recovery["kind"] == kind) & recovery["recovered"], "prior_id"
+            ].tolist()
+            for kind in KINDS
+        },
+        "found_not_given": {
+            kind: list(dict.fromkeys(found.loc[found["kind"] == kind, "target_id"]))
+            for kind in KINDS
+        },
+        "seconds": dict(analysis.seconds),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
