@@ -89,7 +89,7 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         match = pattern.fullmatch(entry.name)
-        if match is None or _pid_alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -100,13 +100,16 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host can still write.
+def pid_alive(pid: int, command: bytes | None = None) -> bool:
+    """Whether process ``pid`` of this host still runs (and can still write).
 
     A zombie (killed, not yet reaped by its parent: in a container whose init
-    does not reap, it stays one for ever) cannot, and counts as dead.
+    does not reap, it stays one for ever) cannot, and counts as dead. With
+    ``command``, the process must also have it in its command line (a pid
+    reused by another program counts as dead); where ``/proc`` cannot be read
+    the process counts as alive.
     """
-    if pid == os.getpid():
+    if pid == os.getpid() and command is None:
         return True
     try:
         os.kill(pid, 0)
@@ -118,7 +121,14 @@ def _pid_alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:  # no /proc (not Linux), or it just ended
         return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+    if stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
+        return False
+    if command is None:
+        return True
+    try:
+        return command in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 @contextlib.contextmanager

@@ -18,24 +18,9 @@ import shutil
 import socket
 from pathlib import Path
 
+from bionas.io import pid_alive
+
 RUNS = "bionas-runs"
-
-
-def _alive(pid: int) -> bool:
-    """True when ``pid`` is a running Snakemake process on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            return b"snakemake" in cmdline.read_bytes()
-        except OSError:
-            return True
-    return True
 
 
 def _record_name(host: str, pid: int) -> str:
@@ -58,7 +43,7 @@ def clear_stale_locks(snakemake_dir: str | os.PathLike) -> list[str]:
         name, _, pid_text = record.name.rpartition("-")
         if name != host or not pid_text.isdigit():
             foreign.append(record.name)
-        elif _alive(int(pid_text)):
+        elif pid_alive(int(pid_text), command=b"snakemake"):
             alive.append(record.name)
         else:
             dead.append(record.name)

@@ -230,7 +230,7 @@ def _warm_up() -> None:
 
 def serve(path: str, parent: int, poll: float = 1.0) -> int:
     """Listen on ``path`` until process ``parent`` ends or SIGTERM; fork a trainer per job."""
-    from bionas.io import _pid_alive
+    from bionas.io import pid_alive
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -246,7 +246,7 @@ def serve(path: str, parent: int, poll: float = 1.0) -> int:
         worker_env = dict(os.environ)
         print(f"bionas worker {os.getpid()}: ready on {path}", file=sys.stderr, flush=True)
         served = 0
-        while not stop.is_set() and _pid_alive(parent):
+        while not stop.is_set() and pid_alive(parent):
             with contextlib.suppress(ChildProcessError):
                 while os.waitpid(-1, os.WNOHANG)[0]:
                     pass
@@ -285,13 +285,13 @@ def start(log_path: str | os.PathLike, parent: int | None = None) -> tuple[subpr
     The socket is in the temporary directory (a Unix socket path must be
     short); the worker writes to ``log_path``.
     """
-    from bionas.io import _pid_alive
+    from bionas.io import pid_alive
 
     parent = os.getpid() if parent is None else parent
     tmp = Path(tempfile.gettempdir())
     for old in tmp.glob(f"bionas-{os.getuid()}-*-*.sock"):  # of killed workers
         pid = old.name.split("-")[2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             with contextlib.suppress(OSError):
                 old.unlink()
     path = str(tmp / f"bionas-{os.getuid()}-{parent}-{time.time_ns():x}.sock")

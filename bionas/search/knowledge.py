@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bionas.motifs.pwm import check_pwm, check_pwms
+
 #: Filter probabilities are floored at this value before taking logarithms, so a
 #: filter column with an exact zero (possible only from a softmax that underflowed)
 #: gives a large finite KL term instead of ``inf``.
@@ -64,22 +66,14 @@ class KnowledgeResult(NamedTuple):
 
 
 def _check_pwm(arr: Any, what: str, ndim: int) -> np.ndarray:
-    """Validate a PWM or a stack of PWMs; return it as float64 with rows summing to 1."""
-    a = np.asarray(getattr(arr, "pwm", arr), dtype=np.float64)
-    if a.ndim != ndim or a.shape[-1] != 4 or 0 in a.shape:
-        shape = "(width, 4)" if ndim == 2 else "(n_filters, width, 4)"
-        raise ValueError(f"{what} must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{what} must hold finite non-negative probabilities")
-    sums = a.sum(axis=-1, keepdims=True)
-    if np.any(np.abs(sums - 1.0) > ROW_SUM_TOL):
-        worst = float(np.max(np.abs(sums - 1.0)))
-        raise ValueError(
-            f"every row of {what} must sum to 1 (within {ROW_SUM_TOL}); "
-            f"the worst row is off by {worst:.3g}"
-        )
-    return a / sums
-
+    """A PWM (``ndim`` 2) or a stack of PWMs (``ndim`` 3) through :func:`bionas.motifs.pwm.check_pwms`."""
+    a = getattr(arr, "pwm", arr)
+    if ndim == 2:
+        return check_pwm(a, what, ROW_SUM_TOL)
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 3 or a.shape[0] == 0:
+        raise ValueError(f"{what} must have shape (n_filters, width, 4), got {a.shape}")
+    return np.stack(check_pwms(list(a), what, ROW_SUM_TOL))
 
 def _distances(log_q: np.ndarray, log_q_rc: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
     """Best offset distance of one prior against every filter on each strand.

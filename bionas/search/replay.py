@@ -34,6 +34,7 @@ import pandas as pd
 
 from bionas.errors import InputError
 from bionas.records.space import ModelSpace
+from bionas.search.reward import compute_reward
 from bionas.search.strategies import Controller, get_controller
 from bionas.search.strategies.base import derive_rng
 
@@ -99,9 +100,7 @@ class ResultsTable:
         i = int(rng.integers(len(r.val_loss)))
         if r.failed[i]:
             return float(r.penalty[i])
-        if lam == 0:
-            return -float(r.val_loss[i])
-        return -(float(r.val_loss[i]) + lam * float(r.knowledge[i]))
+        return compute_reward(float(r.val_loss[i]), float(r.knowledge[i]), lam)
 
 
 def _numeric(raw: pd.DataFrame, key: str, path: Path) -> np.ndarray:
@@ -228,7 +227,10 @@ def gold_standard(table: ResultsTable, lam: float) -> pd.DataFrame:
         {"median_loss": med_loss, "median_knowledge": med_k},
         index=pd.Index(archs, tupleize_cols=False, name="architecture"),
     )
-    df["score"] = df["median_loss"] + lam * df["median_knowledge"] if lam > 0 else df["median_loss"]
+    df["score"] = [  # the reward of the medians, negated; NaN for an architecture that never trained
+        -compute_reward(loss, k, lam) if math.isfinite(loss) else math.nan
+        for loss, k in zip(df["median_loss"], df["median_knowledge"], strict=True)
+    ]
     for col, src in (("rank_reward", "score"), ("rank_loss", "median_loss"),
                      ("rank_knowledge", "median_knowledge")):
         df[col] = df[src].rank(method="min", na_option="bottom").astype(int)
