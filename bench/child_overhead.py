@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bionas.config import load_schema
+from bionas.pipeline.config import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "config" / "model_space.yaml"

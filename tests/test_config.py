@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bionas.config import load_config, type_overrides, validate_config
 from bionas.errors import InputError
+from bionas.pipeline.config import load_config, type_overrides, validate_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,11 +24,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bionas.config import load_config
 from bionas.data.genome import Genome
 from bionas.data.peaks import read_peaks
 from bionas.errors import InputError
 from bionas.motifs.io import read_meme
+from bionas.pipeline.config import load_config
 from bionas.records.history import history_columns, read_history
 from bionas.records.space import load_space, parse_space
 from bionas.search.replay import read_table

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from bionas.locks import clear_stale_locks, register_run, release_run
+from bionas.pipeline.locks import clear_stale_locks, register_run, release_run
 
 
 def _locks(base):

@@ -152,8 +152,8 @@ def test_bad_peak_file_fails_with_its_line_and_leaves_nothing(tmp_path):
         ("search", {"steps": 0}, "search.steps"),
         ("search", {"controller": "grid", "steps": 5, "children_per_step": 2}, "visits each of the 8"),
         ("search", {"children_per_step": 0}, "search.children_per_step"),
-        ("final", {"top_k": 5}, "[final][top_k]: top_k 5 is more than the 4 children"),
-        ("final", {"top_k": 2, "select": "controller"}, "[final][top_k]: top_k 2 needs"),
+        ("final", {"top_k": 5}, "[final.top_k]: top_k 5 is more than the 4 children"),
+        ("final", {"top_k": 2, "select": "controller"}, "[final.top_k]: top_k 2 needs"),
     ],
 )
 def test_bad_search_config_fails_when_the_dag_is_built(tmp_path, block, change, expected):

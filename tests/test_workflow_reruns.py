@@ -82,7 +82,7 @@ def test_a_second_snakemake_on_a_running_directory_is_refused(two_runs):
     assert second.returncode != 0, "the second snakemake ran beside the first"
     assert LOCK_MESSAGE in second.stderr + second.stdout, second.stderr[-3000:]
     assert two_runs.first_running_after_second, "the first run had ended: nothing was tested"
-    # The refused run left the first run's locks alone (bionas.locks saw it alive), and
+    # The refused run left the first run's locks alone (bionas.pipeline.locks saw it alive), and
     # the first finished and released them.
     assert two_runs.locks_after_second
     assert two_runs.first_status == 0, two_runs.first_log[-4000:]

@@ -220,5 +220,5 @@ def test_train_a_found_architecture_without_searching(finished, tmp_path):
     # A missing architecture file is an error before any job runs.
     config["final"]["architecture"] = "nowhere/architecture.json"
     bad = snakemake(workdir, config, "--cores", "2", "--dry-run", target)
-    assert bad.returncode != 0 and "[final][architecture]: cannot read" in bad.stderr + bad.stdout
+    assert bad.returncode != 0 and "[final.architecture]: cannot read" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr + bad.stdout

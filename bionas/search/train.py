@@ -156,25 +156,62 @@ def _finite(value: Any) -> bool:
 
 
 def _make_monitor(keras, patience: int, max_seconds: float, start: float):
-    """A callback for early stopping, best-weights restore, the time cap and NaN detection."""
+    """A callback for early stopping, best-weights restore, the time cap and NaN detection.
 
-    class Monitor(keras.callbacks.Callback):
+    Keras's ``EarlyStopping(monitor="val_loss", mode="min", min_delta=0,
+    restore_best_weights=True)`` does the early stopping and the restore (at
+    the end of training, whatever stopped it: epochs, patience or the time
+    cap); the subclass adds what Keras has no callback for: the wall-time cap
+    (checked after every batch), NaN detection with a message naming the epoch
+    and batch (of the training loss after every batch, of both losses after
+    every epoch), the per-epoch losses, ``stop_reason``, and ``patience`` 0
+    meaning never stop. ``best_epoch`` counts from 1 (Keras's from 0) and is
+    None before the first epoch ends; ``best`` is the best validation loss.
+    """
+
+    class Monitor(keras.callbacks.EarlyStopping):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(
+                monitor="val_loss",
+                mode="min",
+                min_delta=0,
+                patience=patience if patience > 0 else math.inf,
+                restore_best_weights=True,
+            )
             self.epoch = 0
             self.epochs_run = 0
             self.best = math.inf
-            self.best_epoch: int | None = None
-            self.best_weights = None
-            self.wait = 0
+            self._best_epoch0: int | None = None
             self.nan: str | None = None
-            self.stop_reason = "epochs"
+            self.time_up = False
             self.loss: list[float] = []
             self.val_loss: list[float] = []
 
-        def _stop(self, reason: str) -> None:
-            self.stop_reason = reason
-            self.model.stop_training = True
+        # Keras keeps a 0-based ``best_epoch`` (0 before any epoch); ours is 1-based.
+        @property
+        def best_epoch(self) -> int | None:
+            return None if self._best_epoch0 is None else self._best_epoch0 + 1
+
+        @best_epoch.setter
+        def best_epoch(self, epoch: int) -> None:
+            self._best_epoch0 = epoch if self.best_weights is not None else None
+
+        @property
+        def stop_reason(self) -> str:
+            if self.nan is not None:
+                return "nan"
+            if self.time_up:
+                return "time"
+            return "early_stopping" if self.stopped_epoch > 0 else "epochs"
+
+        def _check_time(self) -> None:
+            if time.monotonic() - start > max_seconds:
+                self.time_up = True
+                self.model.stop_training = True
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            self.best = math.inf
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -188,9 +225,9 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
                     f"training loss became {float(loss)} in epoch {self.epoch + 1}, "
                     f"batch {batch + 1}"
                 )
-                self._stop("nan")
-            elif time.monotonic() - start > max_seconds:
-                self._stop("time")
+                self.model.stop_training = True
+            else:
+                self._check_time()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -203,19 +240,15 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
                 return
             if not (_finite(loss) and _finite(val_loss)):
                 self.nan = f"non-finite loss in epoch {epoch + 1}: loss {loss}, val_loss {val_loss}"
-                self._stop("nan")
+                self.model.stop_training = True
                 return
-            if val_loss < self.best:
-                self.best = val_loss
-                self.best_epoch = epoch + 1
-                self.best_weights = self.model.get_weights()
-                self.wait = 0
-            else:
-                self.wait += 1
-                if patience and self.wait >= patience:
-                    self._stop("early_stopping")
-            if time.monotonic() - start > max_seconds:
-                self._stop("time")
+            super().on_epoch_end(epoch, logs)
+            self.best = float(self.best)
+            self._check_time()
+
+        def on_train_end(self, logs=None):
+            if self.nan is None:  # a child that cannot train keeps its last weights
+                super().on_train_end(logs)
 
     return Monitor()
 
@@ -274,9 +307,7 @@ def train_child(
             callbacks=[monitor],
         )
         scores = None
-        if monitor.nan is None:
-            if monitor.best_weights is not None:
-                model.set_weights(monitor.best_weights)
+        if monitor.nan is None:  # the best epoch's weights are back (EarlyStopping)
             scores = model.predict(
                 batches(tf, val_X, None, max(settings.batch_size, 512)), verbose=0
             )

@@ -1,14 +1,21 @@
-# Config validation, input functions and predicates. No workflow logic lives
-# here beyond picking paths: every stage is a `bionas <subcommand>`.
+# Config validation, input functions and predicates: paths only. Config
+# checking is bionas.pipeline.config, the run hooks are hooks.smk, and every
+# command's flags come from bionas.pipeline.flags.
 import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.logging import logger
 
-from bionas.config import load_schema, type_overrides, validate_config
 from bionas.errors import InputError
+from bionas.pipeline import flags
+from bionas.pipeline.config import (
+    architecture_digest,
+    check_run,
+    load_schema,
+    type_overrides,
+    validate_config,
+)
 
 _CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
 if workflow.config_settings.config:
@@ -24,61 +31,29 @@ try:
             schema=load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml"),
         )
     )
+    check_run(config, _CONFIG_SOURCE)
 except InputError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
-
-# A run killed with SIGKILL leaves Snakemake's locks behind; clear them when
-# every earlier run of this workflow in this directory is dead, so the same
-# command resumes (bionas/locks.py). A live run is never touched.
-_RUN_RECORD = None
-if workflow.is_main_process:
-    from bionas.locks import clear_stale_locks, register_run, release_run
-
-    if clear_stale_locks(".snakemake"):
-        logger.warning("bionas: removed the locks of a killed earlier run; resuming")
-    _RUN_RECORD = register_run(".snakemake")
-
-
-# Local runs: one warm worker runs the TensorFlow jobs (bionas/worker.py); it
-# ends with this Snakemake process even when that is killed.
-_WORKER = None
-
-
-onstart:
-    global _WORKER
-    if config["training"]["warm_worker"] and workflow.local_exec and sys.platform == "linux":
-        import os
-
-        from bionas import worker
-
-        _WORKER = worker.start("logs/worker.log")
-        os.environ[worker.ENV] = _WORKER[1]
-
-
-def _end_run():
-    if _WORKER is not None:
-        from bionas import worker
-
-        worker.stop(*_WORKER)
-    if _RUN_RECORD is not None:
-        release_run(_RUN_RECORD)
-
-
-onsuccess:
-    _end_run()
-
-
-onerror:
-    _end_run()
 
 
 # The CLI of the Python that runs Snakemake, so jobs use the same installation.
 BIONAS = f"{shlex.quote(sys.executable)} -m bionas"
 DATASETS = list(config["datasets"])
+SPACE = config["search"]["space"]
+STEPS = config["search"]["steps"]
+CHILDREN = config["search"]["children_per_step"]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    run=r"[A-Za-z0-9_.-]+",
+    step=r"\d{3}",
+    child=r"\d{2}",
+    replicate=r"\d+",
+    candidate=r"\d+",
+
+
+# ---------------------------------------------------------------- data
 
 
 def dataset(wildcards):
@@ -111,47 +86,6 @@ def get_priors_input(wildcards):
     return [priors["meme"]] if "meme" in priors else []
 
 
-def peaks_arg(wildcards, input):
-    """`TASK=PATH ...` for `bionas prepare --peaks`."""
-    tasks = list(get_peaks(wildcards))
-    return " ".join(shlex.quote(f"{t}={p}") for t, p in zip(tasks, input.peaks))
-
-
-def split_args(wildcards):
-    """Chromosome split flags for `bionas prepare`."""
-    split = dataset(wildcards)["split"]
-    args = []
-    for part in ("train", "val", "test"):
-        if split.get(part):
-            args.append(f"--{part}-chroms " + " ".join(shlex.quote(c) for c in split[part]))
-    return " ".join(args)
-
-
-def simulate_args(wildcards):
-    """Flags for `bionas simulate` from the dataset's `simulate` block."""
-    sim = dataset(wildcards)["simulate"]
-    args = [
-        f"--seed {sim['seed']}",
-        f"--chromosomes {sim['chromosomes']}",
-        f"--chrom-length {sim['chrom_length']}",
-        f"--gc {sim['gc']}",
-    ]
-    if "sites" in sim:
-        args.append(f"--sites {sim['sites']}")
-    if "motifs" in sim:
-        args.append("--motifs " + " ".join(shlex.quote(m) for m in sim["motifs"]))
-    return " ".join(args)
-
-
-def priors_args(wildcards, input):
-    """Flags for `bionas priors`: JASPAR queries or the user's MEME file."""
-    priors = dataset(wildcards)["priors"]
-    if "meme" in priors:
-        return f"--meme {shlex.quote(input.meme[0])}"
-    queries = " ".join(shlex.quote(q) for q in priors["jaspar"])
-    return f"--jaspar {queries} --release {priors['release']}"
-
-
 def get_data_targets(name):
     """Tensors and priors of one dataset."""
     return expand(
@@ -172,40 +106,6 @@ def get_all_targets():
 
 
 # ---------------------------------------------------------------- search
-
-SPACE = config["search"]["space"]
-STEPS = config["search"]["steps"]
-CHILDREN = config["search"]["children_per_step"]
-
-
-def _check_search_config():
-    """The model space must load for every dataset's window, and a grid must fit the budget."""
-    from bionas.records.space import load_space
-
-    try:
-        for name, ds in config["datasets"].items():
-            space = load_space(SPACE, window=ds["window"])
-    except InputError as err:
-        raise WorkflowError(f"invalid model space (search.space): {err}") from None
-    budget = STEPS * CHILDREN
-    if config["search"]["controller"] == "grid" and budget > space.size:
-        raise WorkflowError(
-            f"invalid configuration: {_CONFIG_SOURCE} [search]: the grid controller visits each "
-            f"of the {space.size} architectures of {SPACE} once, but steps x children_per_step "
-            f"asks for {budget}; lower search.steps or search.children_per_step"
-        )
-
-
-if "architecture" not in config["final"]:
-    _check_search_config()
-
-
-wildcard_constraints:
-    run=r"[A-Za-z0-9_.-]+",
-    step=r"\d{3}",
-    child=r"\d{2}",
-    replicate=r"\d+",
-    candidate=r"\d+",
 
 
 def step_dir(wildcards, step):
@@ -231,39 +131,6 @@ def get_previous_history(wildcards):
     return [] if step <= 1 else [f"{step_dir(wildcards, step - 1)}/history.tsv"]
 
 
-def controller_settings(wildcards):
-    """Flags for `bionas init-controller` from `search.rl` (used by the rl controller only)."""
-    if config["search"]["controller"] != "rl":
-        return ""
-    rl = config["search"]["rl"]
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in sorted(rl.items()))
-
-
-def training_args(wildcards):
-    """Training flags for `bionas train-child` from the `training` block."""
-    t = config["training"]
-    args = (
-        f"--epochs {t['epochs']} --patience {t['patience']} --batch-size {t['batch_size']}"
-        f" --learning-rate {t['learning_rate']} --max-seconds {t['max_seconds']}"
-        f" --max-params {t['max_params']} --seed {t['seed']}"
-    )
-    if config["search"]["fail_fatal"]:
-        args += " --fail-fatal"
-    return args
-
-
-def scoring_args(wildcards):
-    """Knowledge and reward flags for `bionas score-child` from the `search` block."""
-    s = config["search"]
-    args = (
-        f"--lambda {s['lambda']} --temperature {s['temperature']} --reward {s['reward']}"
-        f" --lambda-reg {s['lambda_reg']} --failure-reward {s['failure_reward']}"
-    )
-    if not s["both_strands"]:
-        args += " --one-strand"
-    return args
-
-
 def get_search_targets(name):
     """The last step's history and controller state of one dataset's search."""
     last = f"results/{name}/{config['run']}"
@@ -285,17 +152,10 @@ def given_architecture_digest(wildcards):
     """SHA-256 of final.architecture (a param: a changed file reruns select_architecture)."""
     if not is_search_skipped():
         return ""
-    import hashlib
-
-    path = Path(config["final"]["architecture"])
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as err:
-        raise WorkflowError(
-            f"invalid configuration: {_CONFIG_SOURCE} [final][architecture]: cannot read "
-            f"{path} ({err.strerror or err}); give an architecture JSON, e.g. an earlier run's "
-            "final/architecture.json"
-        ) from None
+        return architecture_digest(config["final"]["architecture"], _CONFIG_SOURCE)
+    except InputError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
 
 
 def get_selection_input(wildcards):
@@ -315,50 +175,6 @@ def final_candidates():
     if is_search_skipped() or config["final"]["select"] == "controller":
         return 1
     return config["final"]["top_k"]
-
-
-def _check_final_config():
-    """final.top_k must be a choice the search can offer (a given architecture has no search)."""
-    k, f = config["final"]["top_k"], config["final"]
-    if "architecture" in f:
-        given_architecture_digest(None)  # the file must be readable before any job runs
-        return
-    if k == 1:
-        return
-    if f["select"] == "controller":
-        raise WorkflowError(
-            f"invalid configuration: {_CONFIG_SOURCE} [final][top_k]: top_k {k} needs the "
-            "search's best rewards to choose from, but final.select is controller, which names "
-            "one architecture; set final.top_k: 1 or final.select: best_reward"
-        )
-    if k > STEPS * CHILDREN:
-        raise WorkflowError(
-            f"invalid configuration: {_CONFIG_SOURCE} [final][top_k]: top_k {k} is more than "
-            f"the {STEPS * CHILDREN} children of the search (steps x children_per_step); "
-            "lower final.top_k"
-        )
-
-
-_check_final_config()
-
-
-def selection_args(wildcards, input):
-    """Flags of `bionas select-architecture`."""
-    if is_search_skipped():
-        return f"--mode given --architecture {shlex.quote(config['final']['architecture'])}"
-    if config["final"]["select"] == "controller":
-        return f"--mode controller --state {input.found[0]}"
-    return f"--mode best_reward --top-k {config['final']['top_k']} --history {input.found[0]}"
-
-
-def final_training_args(wildcards):
-    """Training flags of one final replicate: longer training, seed shifted by the replicate."""
-    t, f = config["training"], config["final"]
-    return (
-        f"--epochs {f['epochs']} --patience {f['patience']} --batch-size {t['batch_size']}"
-        f" --learning-rate {t['learning_rate']} --max-seconds {t['max_seconds'] * 3}"
-        f" --max-params {t['max_params']} --seed {t['seed'] + 1000 + int(wildcards.replicate)}"
-    )
 
 
 def _final_models(wildcards, name):

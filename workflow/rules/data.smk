@@ -8,7 +8,7 @@ rule simulate_demo:
         peaks="results/{dataset}/input/peaks.narrowPeak",
         truth="results/{dataset}/input/truth.tsv",
     params:
-        args=simulate_args,
+        args=lambda wc: flags.simulate_flags(dataset(wc)["simulate"]),
         outdir=lambda wc, output: str(Path(output.genome).parent),
     log:
         "logs/simulate_demo/{dataset}.log",
@@ -30,8 +30,8 @@ rule prepare_intervals:
         windows="results/{dataset}/data/windows.tsv",
         summary="results/{dataset}/data/summary.tsv",
     params:
-        peaks=peaks_arg,
-        split=split_args,
+        peaks=lambda wc, input: flags.peaks_flag(get_peaks(wc), input.peaks),
+        split=lambda wc: flags.split_flags(dataset(wc)["split"]),
         window=lambda wc: dataset(wc)["window"],
         method=lambda wc: dataset(wc)["negatives"]["method"],
         ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
@@ -81,7 +81,7 @@ rule fetch_priors:
     output:
         meme="results/{dataset}/priors.meme",
     params:
-        args=priors_args,
+        args=lambda wc, input: flags.priors_flags(dataset(wc)["priors"], (input.meme or [None])[0]),
     log:
         "logs/fetch_priors/{dataset}.log",
     benchmark:

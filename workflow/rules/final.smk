@@ -11,7 +11,7 @@ rule select_architecture:
     output:
         candidates="results/{dataset}/{run}/final/candidates.json",
     params:
-        args=selection_args,
+        args=lambda wc, input: flags.selection_flags(config["final"], (input.found or [None])[0]),
         given=given_architecture_digest,
     log:
         "logs/select_architecture/{dataset}/{run}.log",
@@ -38,7 +38,9 @@ rule train_final:
         index=lambda wc: int(wc.candidate),
         outdir=lambda wc, output: str(Path(output.result).parent),
         cache="results/{dataset}/cache/children",
-        args=final_training_args,
+        args=lambda wc: flags.final_training_flags(
+            config["training"], config["final"], int(wc.replicate)
+        ),
     log:
         "logs/train_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
     benchmark:
@@ -62,7 +64,7 @@ rule score_final:
     output:
         metrics="results/{dataset}/{run}/final/candidate_{candidate}/replicate_{replicate}/metrics.json",
     params:
-        args=scoring_args,
+        args=flags.scoring_flags(config["search"]),
     log:
         "logs/score_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
     benchmark:

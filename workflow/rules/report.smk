@@ -57,18 +57,6 @@ get_report_truth = lambda wc: (
     else []
 )
 
-# Optional flags of `bionas report`: the search history, controller states, demo truth.
-report_args = lambda wc, input: " ".join(
-    [f"--history {shlex.quote(h)}" for h in input.history]
-    + (
-        ["--controllers " + " ".join(shlex.quote(c) for c in input.controllers)]
-        if input.controllers
-        else []
-    )
-    + [f"--truth {shlex.quote(t)}" for t in input.truth]
-)
-
-
 rule interpret_filters:
     input:
         space=SPACE,
@@ -162,7 +150,7 @@ rule report:
             labels={"dataset": "{dataset}", "run": "{run}", "page": "bionas report"},
         ),
     params:
-        args=report_args,
+        args=lambda wc, input: flags.report_flags(input.history, input.controllers, input.truth),
         config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
         interpret=lambda wc, input: str(Path(input.interpret).parent),
     log:

@@ -11,7 +11,7 @@ rule init_controller:
     params:
         controller=config["search"]["controller"],
         seed=config["seed"],
-        settings=controller_settings,
+        settings=flags.controller_flags(config["search"]),
     log:
         "logs/init_controller/{dataset}/{run}.log",
     benchmark:
@@ -59,7 +59,7 @@ rule train_child:
         index=lambda wc: int(wc.child),
         outdir=lambda wc, output: str(Path(output.result).parent),
         cache="results/{dataset}/cache/children",
-        args=training_args,
+        args=flags.training_flags(config["training"], config["search"]["fail_fatal"]),
     log:
         "logs/train_child/{dataset}/{run}/step_{step}/child_{child}.log",
     benchmark:
@@ -83,7 +83,7 @@ rule score_child:
     output:
         metrics="results/{dataset}/{run}/search/step_{step}/child_{child}/metrics.json",
     params:
-        args=scoring_args,
+        args=flags.scoring_flags(config["search"]),
     log:
         "logs/score_child/{dataset}/{run}/step_{step}/child_{child}.log",
     benchmark:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -23,7 +24,7 @@ import yaml
 from bionas.errors import InputError
 from bionas.io import read_text
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: str | PathLike | None = None) -> dict[str, Any]:
@@ -205,3 +206,63 @@ def load_config(path: str | PathLike) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
         raise InputError("a config file is a YAML mapping of keys", path)
     return validate_config(obj, source=path)
+
+
+def check_run(config: Mapping[str, Any], source: str) -> None:
+    """The checks of a validated config that need more than the schema, before any job runs.
+
+    The model space must load for every dataset's window; a grid search must
+    fit in the space; ``final.top_k`` must be a choice the search can offer;
+    a given ``final.architecture`` must be readable. Raises InputError naming
+    ``source`` and the key.
+    """
+    from bionas.records.space import load_space
+
+    search, final = config["search"], config["final"]
+    if "architecture" in final:
+        architecture_digest(final["architecture"], source)
+        return
+    budget = search["steps"] * search["children_per_step"]
+    space = None
+    for ds in config["datasets"].values():
+        try:
+            space = load_space(search["space"], window=ds["window"])
+        except InputError as err:
+            raise InputError(f"invalid model space: {err}", source, key="search.space") from None
+    if search["controller"] == "grid" and space is not None and budget > space.size:
+        raise InputError(
+            f"the grid controller visits each of the {space.size} architectures of "
+            f"{search['space']} once, but steps x children_per_step asks for {budget}; lower "
+            "search.steps or search.children_per_step",
+            source,
+            key="search",
+        )
+    k = final["top_k"]
+    if k > 1 and final["select"] == "controller":
+        raise InputError(
+            f"top_k {k} needs the search's best rewards to choose from, but final.select is "
+            "controller, which names one architecture; set final.top_k: 1 or "
+            "final.select: best_reward",
+            source,
+            key="final.top_k",
+        )
+    if k > budget:
+        raise InputError(
+            f"top_k {k} is more than the {budget} children of the search "
+            "(steps x children_per_step); lower final.top_k",
+            source,
+            key="final.top_k",
+        )
+
+
+def architecture_digest(path: str | PathLike, source: str) -> str:
+    """SHA-256 of a given ``final.architecture`` file; InputError when it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as err:
+        raise InputError(
+            f"cannot read {path} ({err.strerror or err}); give an architecture JSON, e.g. an "
+            "earlier run's final/architecture.json",
+            source,
+            key="final.architecture",
+        ) from None
