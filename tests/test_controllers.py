@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from bionas.errors import InputError
+from bionas.records.controller_state import _checksum
 from bionas.records.space import parse_space
 from bionas.search.strategies import CONTROLLERS, get_controller, load_controller
-from bionas.search.strategies.base import _checksum
 
 
 def small_space(n_conv: int = 3, source: str = "small.yaml"):

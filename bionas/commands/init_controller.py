@@ -10,59 +10,38 @@ import argparse
 import logging
 from typing import Any
 
+from bionas.commands.argtypes import non_negative_int
 from bionas.records.space import load_space
-from bionas.search.strategies import CONTROLLERS, get_controller
+from bionas.search.strategies import CONTROLLERS, controller_class, get_controller
 
 log = logging.getLogger(__name__)
 
-#: flag -> (setting name, type, help) of the rl controller
-RL_FLAGS = {
-    "--learning-rate": ("learning_rate", float, "Adam learning rate (default 0.05)"),
-    "--advantage": ("advantage", str, "rank (default): a child's rank among the step's children; baseline: its reward minus a moving baseline"),
-    "--elite-fraction": ("elite_fraction", float, "share of all results so far that form the elite (default 0.2)"),
-    "--elite-weight": ("elite_weight", float, "advantage of the elite's architectures in every update; 0: no elite (default 0.5)"),
-    "--baseline-decay": ("baseline_decay", float, "decay of the moving-average reward baseline (default 0.3)"),
-    "--entropy-weight": ("entropy_weight", float, "weight of the entropy bonus (default 0.005)"),
-    "--lstm-units": ("lstm_units", int, "LSTM units (default 32)"),
-    "--embedding-dim": ("embedding_dim", int, "option embedding size (default 16)"),
-    "--algorithm": ("algorithm", str, "policy gradient: reinforce or ppo (default reinforce)"),
-    "--ppo-clip": ("ppo_clip", float, "PPO clip range (default 0.2)"),
-    "--ppo-epochs": ("ppo_epochs", int, "PPO gradient steps per update (default 4)"),
-    "--temperature": ("temperature", float, "softmax temperature of the policy (default 1.0)"),
-}
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _settings() -> dict[str, list[tuple[str, Any]]]:
+    """Setting name -> [(controller, Setting)] over every registered controller."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for name in CONTROLLERS:
+        for key, setting in controller_class(name).SETTINGS.items():
+            out.setdefault(key, []).append((name, setting))
+    return out
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """The rl controller's settings as optional flags (shared with ``bionas replay``)."""
-    group = parser.add_argument_group("rl controller settings (stored in the state)")
-    choices = {"algorithm": ["reinforce", "ppo"], "advantage": ["rank", "baseline"]}
-    for flag, (dest, kind, help_text) in RL_FLAGS.items():
-        extra: dict[str, Any] = {"choices": choices[dest]} if dest in choices else {}
-        group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text, **extra)
+    """Every controller's settings as optional flags (shared with ``bionas replay``).
+
+    The flags come from each controller's ``SETTINGS``; the chosen controller
+    checks the values it is given and refuses a setting it does not have.
+    """
+    group = parser.add_argument_group("controller settings (stored in the state)")
+    for key, owners in _settings().items():
+        default = owners[0][1].default
+        kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else str
+        help_text = "; ".join(f"{name}: {s.help}, {s.expected} (default {s.default})" for name, s in owners)
+        group.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, default=None, help=help_text)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The settings flags that were given (the rest take the controller's defaults)."""
-    out = {}
-    for dest, _, _ in RL_FLAGS.values():
-        value = getattr(args, dest, None)
-        if value is not None:
-            out[dest] = value
-    return out
+    return {key: getattr(args, key) for key in _settings() if getattr(args, key, None) is not None}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

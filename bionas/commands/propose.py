@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bionas.commands.init_controller import non_negative_int, positive_int
+from bionas.commands.argtypes import non_negative_int, positive_int
 from bionas.io import write_json
 from bionas.records.architecture import make_architecture
 from bionas.records.space import load_space

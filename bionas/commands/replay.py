@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 
-from bionas.commands.init_controller import (
-    add_settings_arguments,
-    non_negative_int,
-    positive_int,
-    settings_from_args,
-)
+from bionas.commands.argtypes import non_negative_float, non_negative_int, positive_int
+from bionas.commands.init_controller import add_settings_arguments, settings_from_args
 from bionas.errors import InputError
 from bionas.records.space import load_space
 from bionas.search.replay import read_table, replay
 from bionas.search.strategies import CONTROLLERS
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

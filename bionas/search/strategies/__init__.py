@@ -19,14 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bionas.errors import InputError
+from bionas.records.controller_state import STATE_FILE, ControllerState, read_state_json
 from bionas.records.space import ModelSpace
-from bionas.search.strategies.base import (
-    STATE_FILE,
-    Architecture,
-    Controller,
-    ControllerState,
-    read_state_json,
-)
+from bionas.search.strategies.base import Architecture, Controller
 
 #: controller name -> "module:class" (imported on first use)
 CONTROLLERS: dict[str, str] = {

@@ -7,24 +7,14 @@ never changes the old one, and :meth:`Controller.propose` is a pure function
 of the state and the step number, so any step of a search can be rerun
 bit-for-bit from the state saved before it.
 
-On disk a state is a directory::
-
-    state.json    controller name, settings, space fingerprint, seed, step,
-                  best architecture seen, controller-specific values
-                  (baseline, grid position, ...), the sha256 of weights.npz,
-                  and a checksum of its own content (an edited file is refused)
-    weights.npz   numeric arrays (the RL policy's weights and Adam variables);
-                  absent for controllers without arrays
+On disk a state is a directory of :mod:`bionas.records.controller_state`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,13 +22,18 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.io import NPZ_ERRORS, read_json, read_npz_member, save_npz, write_json
+from bionas.records.controller_state import (
+    STATE_FILE,
+    ControllerState,
+    _is_int,
+    delete_hint,
+    finite_number,
+    frozen_arrays,
+    read_state_arrays,
+    read_state_json,
+    write_state,
+)
 from bionas.records.space import ModelSpace
-
-STATE_FILE = "state.json"
-WEIGHTS_FILE = "weights.npz"
-STATE_FORMAT = "bionas-controller-state"
-STATE_VERSION = 1
 
 Architecture = tuple[str, ...]
 Result = tuple[Sequence[str], float]
@@ -52,20 +47,6 @@ class Setting:
     check: Callable[[Any], bool]
     expected: str
     help: str = ""
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def finite_number(v: Any) -> bool:
-    """A finite JSON number, not a bool (an int beyond float's range is not one)."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
 
 
 def positive_int(v: Any) -> bool:
@@ -85,161 +66,9 @@ def unit_interval(v: Any) -> bool:
     return finite_number(v) and 0 <= v < 1
 
 
-@dataclass(frozen=True, eq=False)
-class ControllerState:
-    """Everything a controller knows; treat as immutable.
-
-    Attributes
-    ----------
-    controller : str
-        Controller name (``rl``, ``random``, ``grid``).
-    settings : mapping
-        The controller's settings, defaults filled.
-    fingerprint : str
-        :meth:`ModelSpace.fingerprint` of the space the state belongs to.
-    seed : int
-        Seed of the search; every random draw derives from it and the step.
-    step : int
-        Number of updates applied (0 for a fresh state).
-    n_seen : int
-        Number of results learnt from.
-    best : mapping or None
-        ``{"layers": [option names], "reward": float}`` of the best result seen.
-    extra : mapping
-        Controller-specific JSON values (baseline, grid position, ...).
-    arrays : mapping of str to ndarray
-        Controller-specific arrays (read-only), saved to ``weights.npz``.
-    """
-
-    controller: str
-    settings: Mapping[str, Any]
-    fingerprint: str
-    seed: int
-    step: int = 0
-    n_seen: int = 0
-    best: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-
-def frozen_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Copies of ``arrays`` marked read-only (a state never changes in place)."""
-    out = {}
-    for key, value in arrays.items():
-        a = np.array(value, copy=True)
-        a.setflags(write=False)
-        out[key] = a
-    return out
-
-
 def derive_rng(seed: int, step: int, stream: int) -> np.random.Generator:
     """The numpy generator for ``(seed, step, stream)``; never global random state."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(step), int(stream)]))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _checksum(obj: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``obj`` without its ``checksum`` key."""
-    body = {k: v for k, v in obj.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _delete_hint(directory: Path) -> str:
-    return f"delete {directory} and rerun the stage that wrote it"
-
-
-def read_state_json(directory: str | PathLike) -> dict[str, Any]:
-    """Read and structurally check ``state.json`` in ``directory``."""
-    directory = Path(directory)
-    path = directory / STATE_FILE
-    obj = read_json(
-        path,
-        missing=f"no controller state here (expected {STATE_FILE}; write one with "
-        "`bionas init-controller`)",
-        invalid="not a valid controller state",
-        damaged=_delete_hint(directory),
-    )
-    checks = {
-        "format": lambda v: v == STATE_FORMAT,
-        "version": lambda v: v == STATE_VERSION,
-        "controller": lambda v: isinstance(v, str),
-        "settings": lambda v: isinstance(v, dict),
-        "space_fingerprint": lambda v: isinstance(v, str),
-        "seed": lambda v: _is_int(v) and v >= 0,
-        "step": lambda v: _is_int(v) and v >= 0,
-        "n_seen": lambda v: _is_int(v) and v >= 0,
-        "best": lambda v: v is None
-        or (
-            isinstance(v, dict)
-            and isinstance(v.get("layers"), list)
-            and finite_number(v.get("reward"))
-        ),
-        "extra": lambda v: isinstance(v, dict),
-        "arrays": lambda v: v is None
-        or (isinstance(v, dict) and isinstance(v.get("sha256"), str)
-            and isinstance(v.get("names"), list) and all(isinstance(n, str) for n in v["names"])
-            and len(set(v["names"])) == len(v["names"])
-            and v.get("file", WEIGHTS_FILE) == WEIGHTS_FILE),
-    }
-    if not isinstance(obj, dict):
-        raise InputError(f"not a controller state (a JSON object); {_delete_hint(directory)}", path)
-    if obj.get("checksum") != _checksum(obj):
-        raise InputError(
-            f"the controller state does not match its checksum (truncated or edited); "
-            f"{_delete_hint(directory)}",
-            path,
-            key="checksum",
-        )
-    for key, check in checks.items():
-        if key not in obj or not check(obj[key]):
-            raise InputError(
-                f"missing or invalid {key!r} in the controller state (truncated or edited?); "
-                f"{_delete_hint(directory)}",
-                path,
-                key=key,
-            )
-    return obj
-
-
-def _read_weights(path: Path, names: Sequence[str], hint: str) -> dict[str, np.ndarray]:
-    """The numeric arrays ``names`` of a state's ``weights.npz``, every float finite.
-
-    Raises :class:`InputError` naming the file (and the array) when it is not an
-    archive, lacks an array, or holds one that is damaged, not numeric or not
-    finite: a state whose checksum was fixed after an edit, or that a writer
-    with a bug saved, is never used. Controllers check dtypes and shapes in
-    their ``_check_loaded``.
-    """
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except NPZ_ERRORS as err:
-        raise InputError(f"cannot read the weights ({err}); {hint}", path) from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise InputError(f"the weights are not an .npz archive of named arrays; {hint}", path)
-    arrays = {}
-    with npz:
-        for name in names:
-            if name not in npz.files:
-                raise InputError(f"the weights lack the array {name!r}; {hint}", path, key=name)
-            try:
-                array = read_npz_member(npz, name)
-            except (*NPZ_ERRORS, MemoryError) as err:
-                raise InputError(f"cannot read the array ({err}); {hint}", path, key=name) from None
-            if array.dtype.kind not in "biuf":
-                raise InputError(
-                    f"the array is {array.dtype}, expected numbers; {hint}", path, key=name
-                )
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
-                raise InputError(f"the array holds NaN or infinite values; {hint}", path, key=name)
-            arrays[name] = array
-    return arrays
 
 
 def check_settings(
@@ -382,37 +211,9 @@ class Controller(ABC):
         return self.space.decode([0] * len(self.space.layers))
 
     def save_state(self, state: ControllerState, directory: str | PathLike) -> None:
-        """Write ``state`` to ``directory`` (``weights.npz`` first, then ``state.json``; both atomic)."""
+        """Write ``state`` to ``directory`` (:func:`bionas.records.controller_state.write_state`)."""
         self._check_state(state)
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        arrays_meta = None
-        if state.arrays:
-            weights = directory / WEIGHTS_FILE
-            save_npz(weights, **state.arrays)
-            arrays_meta = {
-                "file": WEIGHTS_FILE,
-                "sha256": _sha256(weights),
-                "names": list(state.arrays),
-                "shapes": [list(a.shape) for a in state.arrays.values()],
-            }
-        obj = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "controller": state.controller,
-            "settings": dict(state.settings),
-            "space_fingerprint": state.fingerprint,
-            "space_layers": list(self.space.layer_names),
-            "space_size": self.space.size,
-            "seed": state.seed,
-            "step": state.step,
-            "n_seen": state.n_seen,
-            "best": None if state.best is None else dict(state.best),
-            "extra": dict(state.extra),
-            "arrays": arrays_meta,
-        }
-        obj["checksum"] = _checksum(obj)
-        write_json(directory / STATE_FILE, obj)
+        write_state(directory, state, self.space.layer_names, self.space.size)
 
     def load_state(self, directory: str | PathLike) -> ControllerState:
         """Read a state written by :meth:`save_state` and check it belongs to this controller and space.
@@ -427,7 +228,7 @@ class Controller(ABC):
         directory = Path(directory)
         path = directory / STATE_FILE
         obj = read_state_json(directory)
-        hint = _delete_hint(directory)
+        hint = delete_hint(directory)
         if obj["controller"] != self.name:
             raise InputError(
                 f"this state belongs to the {obj['controller']} controller, not {self.name}; {hint}",
@@ -459,19 +260,6 @@ class Controller(ABC):
             except InputError:
                 raise InputError(f"invalid best architecture; {hint}", path, key="best") from None
             best = {"layers": list(best["layers"]), "reward": float(best["reward"])}
-        arrays: dict[str, np.ndarray] = {}
-        meta = obj["arrays"]
-        if meta is not None:
-            weights = directory / WEIGHTS_FILE
-            if not weights.is_file():
-                raise InputError(f"{weights.name} is missing; {hint}", path, key="arrays")
-            if _sha256(weights) != meta["sha256"]:
-                raise InputError(
-                    f"{weights.name} does not match its checksum in {STATE_FILE} "
-                    f"(truncated or edited); {hint}",
-                    weights,
-                )
-            arrays = _read_weights(weights, meta["names"], hint)
         state = ControllerState(
             controller=self.name,
             settings=settings,
@@ -481,7 +269,7 @@ class Controller(ABC):
             n_seen=obj["n_seen"],
             best=best,
             extra=obj["extra"],
-            arrays=frozen_arrays(arrays),
+            arrays=read_state_arrays(directory, obj),
         )
         self._check_loaded(state, path)
         return state

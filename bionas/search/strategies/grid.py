@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.search.strategies.base import Architecture, Controller, ControllerState
+from bionas.records.controller_state import ControllerState
+from bionas.search.strategies.base import Architecture, Controller
 
 
 class GridController(Controller):

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from bionas.search.strategies.base import Architecture, Controller, ControllerState, derive_rng
+from bionas.records.controller_state import ControllerState
+from bionas.search.strategies.base import Architecture, Controller, derive_rng
 
 #: Stream number of the proposal draws in :func:`derive_rng`.
 PROPOSE_STREAM = 0

@@ -60,14 +60,13 @@ from typing import Any
 import numpy as np
 
 from bionas.errors import InputError
+from bionas.records.controller_state import ControllerState, finite_number
 from bionas.search.strategies import policy
 from bionas.search.strategies.base import (
     Architecture,
     Controller,
-    ControllerState,
     Setting,
     derive_rng,
-    finite_number,
     non_negative_number,
     positive_int,
     positive_number,
