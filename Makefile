@@ -22,6 +22,7 @@ demo: setup
 lint: setup  # snakemake --lint runs inside pytest (tests/test_workflow_data.py)
 	ruff check bionas tests bench
 	lint-imports
+	snakefmt --check workflow
 
 test: setup-test lint
 	pytest

@@ -21,14 +21,18 @@ _CONFIG_SOURCE = ", ".join(str(f) for f in workflow.configfiles) or "config"
 if workflow.config_settings.config:
     # Snakemake reads nested --config values (search={...}) as strings: say where
     # the value may have come from.
-    _CONFIG_SOURCE += " with --config " + " ".join(sorted(workflow.config_settings.config))
+    _CONFIG_SOURCE += " with --config " + " ".join(
+        sorted(workflow.config_settings.config)
+    )
     type_overrides(config, workflow.config_settings.config)
 try:
     config.update(
         validate_config(
             config,
             source=_CONFIG_SOURCE,
-            schema=load_schema(Path(workflow.basedir) / "schemas" / "config.schema.yaml"),
+            schema=load_schema(
+                Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+            ),
         )
     )
     check_run(config, _CONFIG_SOURCE)
@@ -89,7 +93,9 @@ def get_priors_input(wildcards):
 def get_data_targets(name):
     """Tensors and priors of one dataset."""
     return expand(
-        "results/{dataset}/data/{split}.npz", dataset=name, split=["train", "val", "test"]
+        "results/{dataset}/data/{split}.npz",
+        dataset=name,
+        split=["train", "val", "test"],
     ) + [f"results/{name}/priors.meme", f"results/{name}/data/summary.tsv"]
 
 
@@ -122,7 +128,10 @@ def get_previous_state(wildcards):
 def get_step_metrics(wildcards):
     """metrics.json of every child of step `wildcards.step`, in child order."""
     step = int(wildcards.step)
-    return [f"{step_dir(wildcards, step)}/child_{k:02d}/metrics.json" for k in range(CHILDREN)]
+    return [
+        f"{step_dir(wildcards, step)}/child_{k:02d}/metrics.json"
+        for k in range(CHILDREN)
+    ]
 
 
 def get_previous_history(wildcards):
@@ -161,7 +170,8 @@ def given_architecture_digest(wildcards):
 def get_selection_input(wildcards):
     """What select_architecture reads: the search's last history/state (nothing for a
     given JSON: it is read through params, so that an earlier run's own
-    final/architecture.json never becomes an input, and that run an output, of this one)."""
+    final/architecture.json never becomes an input, and that run an output, of this one).
+    """
     if is_search_skipped():
         return []
     last = f"results/{wildcards.dataset}/{wildcards.run}"
@@ -200,7 +210,11 @@ def get_final_metrics(wildcards):
 def get_final_targets(name):
     """The tested final model of one dataset."""
     final = f"results/{name}/{config['run']}/final"
-    return [f"{final}/test_metrics.tsv", f"{final}/model.keras", f"{final}/summary.json"]
+    return [
+        f"{final}/test_metrics.tsv",
+        f"{final}/model.keras",
+        f"{final}/summary.json",
+    ]
 
 
 # ---------------------------------------------------------------- checks
@@ -220,8 +234,14 @@ def check_resources():
             if name not in r.resources:
                 continue
             value = getattr(r.resources[name], "value", r.resources[name])
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
-                problems.append(f"rule {r.name} asks for {name}={value}, the run allows {limit}")
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and value > limit
+            ):
+                problems.append(
+                    f"rule {r.name} asks for {name}={value}, the run allows {limit}"
+                )
     if problems:
         raise WorkflowError(
             "resources no job can get: "

@@ -7,9 +7,6 @@ rule simulate_demo:
         fai="results/{dataset}/input/genome.fa.fai",
         peaks="results/{dataset}/input/peaks.narrowPeak",
         truth="results/{dataset}/input/truth.tsv",
-    params:
-        args=lambda wc: flags.simulate_flags(dataset(wc)["simulate"]),
-        outdir=lambda wc, output: str(Path(output.genome).parent),
     log:
         "logs/simulate_demo/{dataset}.log",
     benchmark:
@@ -18,6 +15,9 @@ rule simulate_demo:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        args=lambda wc: flags.simulate_flags(dataset(wc)["simulate"]),
+        outdir=lambda wc, output: str(Path(output.genome).parent),
     shell:
         "{BIONAS} simulate --out-dir {params.outdir} {params.args} 2> {log}"
 
@@ -29,13 +29,6 @@ rule prepare_intervals:
     output:
         windows="results/{dataset}/data/windows.tsv",
         summary="results/{dataset}/data/summary.tsv",
-    params:
-        peaks=lambda wc, input: flags.peaks_flag(get_peaks(wc), input.peaks),
-        split=lambda wc: flags.split_flags(dataset(wc)["split"]),
-        window=lambda wc: dataset(wc)["window"],
-        method=lambda wc: dataset(wc)["negatives"]["method"],
-        ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
-        seed=config["seed"],
     log:
         "logs/prepare_intervals/{dataset}.log",
     benchmark:
@@ -44,6 +37,13 @@ rule prepare_intervals:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        peaks=lambda wc, input: flags.peaks_flag(get_peaks(wc), input.peaks),
+        split=lambda wc: flags.split_flags(dataset(wc)["split"]),
+        window=lambda wc: dataset(wc)["window"],
+        method=lambda wc: dataset(wc)["negatives"]["method"],
+        ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
+        seed=config["seed"],
     shell:
         "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks}"
         " --window {params.window} --negatives {params.method}"
@@ -59,9 +59,6 @@ rule encode_sequences:
         train="results/{dataset}/data/train.npz",
         val="results/{dataset}/data/val.npz",
         test="results/{dataset}/data/test.npz",
-    params:
-        outdir=lambda wc, output: str(Path(output.train).parent),
-        revcomp=lambda wc: "--revcomp-train" if dataset(wc)["revcomp_train"] else "",
     log:
         "logs/encode_sequences/{dataset}.log",
     benchmark:
@@ -70,6 +67,9 @@ rule encode_sequences:
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        outdir=lambda wc, output: str(Path(output.train).parent),
+        revcomp=lambda wc: "--revcomp-train" if dataset(wc)["revcomp_train"] else "",
     shell:
         "{BIONAS} encode --genome {input.genome:q} --windows {input.windows}"
         " --out-dir {params.outdir} {params.revcomp} 2> {log}"
@@ -80,8 +80,6 @@ rule fetch_priors:
         meme=get_priors_input,
     output:
         meme="results/{dataset}/priors.meme",
-    params:
-        args=lambda wc, input: flags.priors_flags(dataset(wc)["priors"], (input.meme or [None])[0]),
     log:
         "logs/fetch_priors/{dataset}.log",
     benchmark:
@@ -90,5 +88,9 @@ rule fetch_priors:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        args=lambda wc, input: flags.priors_flags(
+            dataset(wc)["priors"], (input.meme or [None])[0]
+        ),
     shell:
         "{BIONAS} priors {params.args} --out {output.meme} 2> {log}"

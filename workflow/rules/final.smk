@@ -10,9 +10,6 @@ rule select_architecture:
         found=get_selection_input,
     output:
         candidates="results/{dataset}/{run}/final/candidates.json",
-    params:
-        args=lambda wc, input: flags.selection_flags(config["final"], (input.found or [None])[0]),
-        given=given_architecture_digest,
     log:
         "logs/select_architecture/{dataset}/{run}.log",
     benchmark:
@@ -21,6 +18,11 @@ rule select_architecture:
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        args=lambda wc, input: flags.selection_flags(
+            config["final"], (input.found or [None])[0]
+        ),
+        given=given_architecture_digest,
     shell:
         "{BIONAS} select-architecture --space {input.space:q} {params.args}"
         " --out {output.candidates} > {log} 2>&1"
@@ -34,13 +36,6 @@ rule train_final:
         val="results/{dataset}/data/val.npz",
     output:
         result="results/{dataset}/{run}/final/candidate_{candidate}/replicate_{replicate}/train.json",
-    params:
-        index=lambda wc: int(wc.candidate),
-        outdir=lambda wc, output: str(Path(output.result).parent),
-        cache="results/{dataset}/cache/children",
-        args=lambda wc: flags.final_training_flags(
-            config["training"], config["final"], int(wc.replicate)
-        ),
     log:
         "logs/train_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
     benchmark:
@@ -49,6 +44,13 @@ rule train_final:
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"] * 3,
+    params:
+        index=lambda wc: int(wc.candidate),
+        outdir=lambda wc, output: str(Path(output.result).parent),
+        cache="results/{dataset}/cache/children",
+        args=lambda wc: flags.final_training_flags(
+            config["training"], config["final"], int(wc.replicate)
+        ),
     shell:
         "{BIONAS} train-child --space {input.space:q} --architecture {input.candidates}"
         " --index {params.index} --train {input.train} --val {input.val}"
@@ -63,8 +65,6 @@ rule score_final:
         priors="results/{dataset}/priors.meme",
     output:
         metrics="results/{dataset}/{run}/final/candidate_{candidate}/replicate_{replicate}/metrics.json",
-    params:
-        args=flags.scoring_flags(config["search"]),
     log:
         "logs/score_final/{dataset}/{run}/candidate_{candidate}/replicate_{replicate}.log",
     benchmark:
@@ -73,6 +73,8 @@ rule score_final:
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        args=flags.scoring_flags(config["search"]),
     shell:
         "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"

@@ -21,9 +21,12 @@ _WORKER = None
 
 onstart:
     global _WORKER
-    if config["training"]["warm_worker"] and workflow.local_exec and sys.platform == "linux":
+    if (
+        config["training"]["warm_worker"]
+        and workflow.local_exec
+        and sys.platform == "linux"
+    ):
         import os
-
         from bionas import worker
 
         _WORKER = worker.start("logs/worker.log")

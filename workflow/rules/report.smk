@@ -57,6 +57,7 @@ get_report_truth = lambda wc: (
     else []
 )
 
+
 rule interpret_filters:
     input:
         space=SPACE,
@@ -76,7 +77,11 @@ rule interpret_filters:
             "results/{dataset}/{run}/interpret/control_matches.tsv",
             caption="../report/control_matches.rst",
             category="Motifs",
-            labels={"dataset": "{dataset}", "run": "{run}", "table": "negative control"},
+            labels={
+                "dataset": "{dataset}",
+                "run": "{run}",
+                "table": "negative control",
+            },
         ),
         filters=report(
             "results/{dataset}/{run}/interpret/filters.tsv",
@@ -94,23 +99,16 @@ rule interpret_filters:
             "results/{dataset}/{run}/interpret/found_not_given.tsv",
             caption="../report/found_not_given.rst",
             category="Motifs",
-            labels={"dataset": "{dataset}", "run": "{run}", "table": "found, not given"},
+            labels={
+                "dataset": "{dataset}",
+                "run": "{run}",
+                "table": "found, not given",
+            },
         ),
         meme="results/{dataset}/{run}/interpret/filters.meme",
         softmax="results/{dataset}/{run}/interpret/filters_softmax.meme",
         targets="results/{dataset}/{run}/interpret/best_targets.meme",
         summary="results/{dataset}/{run}/interpret/summary.json",
-    params:
-        outdir=lambda wc, output: str(Path(output.summary).parent),
-        collection=lambda wc, input: (
-            input.collection[0] if input.collection else config["interpret"]["collection"]
-        ),
-        tax_group=config["interpret"]["tax_group"],
-        temperature=config["search"]["temperature"],
-        activation_threshold=config["interpret"]["activation_threshold"],
-        q_threshold=config["interpret"]["q_threshold"],
-        cache_dir=config["interpret"]["cache_dir"],
-        seed=config["seed"],
     log:
         "logs/interpret_filters/{dataset}/{run}.log",
     benchmark:
@@ -119,6 +117,19 @@ rule interpret_filters:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        collection=lambda wc, input: (
+            input.collection[0]
+            if input.collection
+            else config["interpret"]["collection"]
+        ),
+        tax_group=config["interpret"]["tax_group"],
+        temperature=config["search"]["temperature"],
+        activation_threshold=config["interpret"]["activation_threshold"],
+        q_threshold=config["interpret"]["q_threshold"],
+        cache_dir=config["interpret"]["cache_dir"],
+        seed=config["seed"],
     shell:
         "{BIONAS} compare-motifs --space {input.space:q} --model {input.model}"
         " --architecture {input.architecture} --test {input.test} --priors {input.priors}"
@@ -149,10 +160,6 @@ rule report:
             category="Report",
             labels={"dataset": "{dataset}", "run": "{run}", "page": "bionas report"},
         ),
-    params:
-        args=lambda wc, input: flags.report_flags(input.history, input.controllers, input.truth),
-        config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
-        interpret=lambda wc, input: str(Path(input.interpret).parent),
     log:
         "logs/report/{dataset}/{run}.log",
     benchmark:
@@ -161,6 +168,12 @@ rule report:
     resources:
         mem_mb=3000,
         runtime=20,
+    params:
+        args=lambda wc, input: flags.report_flags(
+            input.history, input.controllers, input.truth
+        ),
+        config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
+        interpret=lambda wc, input: str(Path(input.interpret).parent),
     shell:
         "{BIONAS} report --dataset {wildcards.dataset} --run {wildcards.run}"
         " --space {input.space:q} --architecture {input.architecture}"

@@ -8,10 +8,6 @@ rule init_controller:
         space=SPACE,
     output:
         state=directory("results/{dataset}/{run}/controller/step_000"),
-    params:
-        controller=config["search"]["controller"],
-        seed=config["seed"],
-        settings=flags.controller_flags(config["search"]),
     log:
         "logs/init_controller/{dataset}/{run}.log",
     benchmark:
@@ -20,6 +16,10 @@ rule init_controller:
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        controller=config["search"]["controller"],
+        seed=config["seed"],
+        settings=flags.controller_flags(config["search"]),
     shell:
         "{BIONAS} init-controller --space {input.space:q} --controller {params.controller}"
         " --seed {params.seed} {params.settings} --out {output.state} 2> {log}"
@@ -31,9 +31,6 @@ rule propose_architectures:
         state=get_previous_state,
     output:
         proposals="results/{dataset}/{run}/search/step_{step}/proposals.json",
-    params:
-        n=config["search"]["children_per_step"],
-        step=lambda wc: int(wc.step),
     log:
         "logs/propose_architectures/{dataset}/{run}/step_{step}.log",
     benchmark:
@@ -42,6 +39,9 @@ rule propose_architectures:
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        n=config["search"]["children_per_step"],
+        step=lambda wc: int(wc.step),
     shell:
         "{BIONAS} propose --space {input.space:q} --state {input.state} --n {params.n}"
         " --step {params.step} --out {output.proposals} 2> {log}"
@@ -55,11 +55,6 @@ rule train_child:
         val="results/{dataset}/data/val.npz",
     output:
         result="results/{dataset}/{run}/search/step_{step}/child_{child}/train.json",
-    params:
-        index=lambda wc: int(wc.child),
-        outdir=lambda wc, output: str(Path(output.result).parent),
-        cache="results/{dataset}/cache/children",
-        args=flags.training_flags(config["training"], config["search"]["fail_fatal"]),
     log:
         "logs/train_child/{dataset}/{run}/step_{step}/child_{child}.log",
     benchmark:
@@ -68,6 +63,11 @@ rule train_child:
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
+    params:
+        index=lambda wc: int(wc.child),
+        outdir=lambda wc, output: str(Path(output.result).parent),
+        cache="results/{dataset}/cache/children",
+        args=flags.training_flags(config["training"], config["search"]["fail_fatal"]),
     shell:
         "{BIONAS} train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
@@ -82,8 +82,6 @@ rule score_child:
         priors="results/{dataset}/priors.meme",
     output:
         metrics="results/{dataset}/{run}/search/step_{step}/child_{child}/metrics.json",
-    params:
-        args=flags.scoring_flags(config["search"]),
     log:
         "logs/score_child/{dataset}/{run}/step_{step}/child_{child}.log",
     benchmark:
@@ -92,6 +90,8 @@ rule score_child:
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        args=flags.scoring_flags(config["search"]),
     shell:
         "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
@@ -106,20 +106,20 @@ rule update_controller:
     output:
         state=directory("results/{dataset}/{run}/controller/step_{step}"),
         history="results/{dataset}/{run}/search/step_{step}/history.tsv",
-    wildcard_constraints:
-        step=r"(?!000)\d{3}",
-    params:
-        history_in=lambda wc, input: (
-            f"--history-in {input.history[0]}" if input.history else ""
-        ),
     log:
         "logs/update_controller/{dataset}/{run}/step_{step}.log",
     benchmark:
         "benchmarks/update_controller/{dataset}/{run}/step_{step}.tsv"
+    wildcard_constraints:
+        step=r"(?!000)\d{3}",
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        history_in=lambda wc, input: (
+            f"--history-in {input.history[0]}" if input.history else ""
+        ),
     shell:
         "{BIONAS} update-controller --space {input.space:q} --state {input.state}"
         " --metrics {input.metrics} {params.history_in} --out {output.state}"
