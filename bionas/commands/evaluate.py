@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 from pathlib import Path
 
+from bionas.commands.argtypes import positive_int
 from bionas.io import atomic_path, save_npz, write_json, write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--results", nargs="+", required=True, metavar="train.json",
+        "--results",
+        nargs="+",
+        required=True,
+        metavar="train.json",
         help="train.json of every replicate (from bionas train-child)",
     )
     parser.add_argument(
-        "--metrics", nargs="+", metavar="metrics.json",
+        "--metrics",
+        nargs="+",
+        metavar="metrics.json",
         help="metrics.json of every result, in the same order (bionas score-child): keep the "
         "highest reward instead of the lowest validation loss; needs --space",
     )
@@ -41,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out-architecture", metavar="architecture.json", help="the kept model's architecture"
     )
-    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="TensorFlow threads")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from bionas.records.architecture import make_architecture
     from bionas.records.space import load_space
     from bionas.records.train_result import read_train_result
-    from bionas.search.final import evaluate_replicates
+    from bionas.search.final import evaluate_replicates, final_summary
 
     space = None
     for flag, given in (("--metrics", args.metrics), ("--out-architecture", args.out_architecture)):
@@ -79,34 +84,9 @@ def run(args: argparse.Namespace) -> int:
         tasks=result.tasks,
     )
     write_text(args.out_metrics, result.table.to_csv(sep="\t", index=False, na_rep="NA"))
-    chosen = result.table[result.table["chosen"]]
-    summary = {
-        "layers": record["layers"],
-        "id": record["id"],
-        "chosen_candidate": result.candidate,
-        "chosen_replicate": result.replicate,
-        "seed": record.get("seed"),
-        "val_loss": record["val_loss"],
-        "knowledge": result.knowledge,
-        "reward": result.reward,
-        "chosen_by": "reward" if args.metrics is not None else "val_loss",
-        "params": record.get("params"),
-        "test": {
-            row.task: {"auroc": _num(row.test_auroc), "auprc": _num(row.test_auprc)}
-            for row in chosen.itertuples()
-        },
-        "test_auroc": _num(chosen["test_auroc"].mean()),
-        "test_auprc": _num(chosen["test_auprc"].mean()),
-        "candidates": result.candidates,
-        "replicates": result.replicates,
-    }
+    summary = final_summary(result, record, "reward" if args.metrics is not None else "val_loss")
     write_json(args.out_summary, summary)
     if architecture is not None:
         write_json(args.out_architecture, architecture)
     print(json.dumps({"test_auroc": summary["test_auroc"], "test_auprc": summary["test_auprc"]}))
     return 0
-
-
-def _num(value: float) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) else value

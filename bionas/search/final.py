@@ -14,7 +14,7 @@ validation loss. The test set is never used to choose.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -239,8 +239,18 @@ def evaluate_replicates(
     table = pd.DataFrame(
         rows,
         columns=[
-            "candidate", "replicate", "layers", "seed", "task", "status", "val_loss",
-            "knowledge", "reward", "test_auroc", "test_auprc", "chosen",
+            "candidate",
+            "replicate",
+            "layers",
+            "seed",
+            "task",
+            "status",
+            "val_loss",
+            "knowledge",
+            "reward",
+            "test_auroc",
+            "test_auprc",
+            "chosen",
         ],
     )
     pick = None if scored is None else scored[chosen]
@@ -252,8 +262,45 @@ def evaluate_replicates(
         candidates=len(first),
         replicates=seen[records[chosen]["id"]],
         reward=None if pick is None else float(pick["reward"]),
-        knowledge=None if pick is None or not _finite(pick["knowledge"]) else float(pick["knowledge"]),
+        knowledge=None
+        if pick is None or not _finite(pick["knowledge"])
+        else float(pick["knowledge"]),
         y_true=np.asarray(test.y, dtype=np.float32),
         y_score=np.asarray(chosen_scores, dtype=np.float32),
         tasks=list(test.tasks),
     )
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def final_summary(
+    result: FinalEvaluation, record: Mapping[str, Any], chosen_by: str
+) -> dict[str, Any]:
+    """``final/summary.json``: the kept replicate (``record``, its train result) and its test metrics.
+
+    ``chosen_by`` is ``reward`` or ``val_loss``; an undefined metric is null.
+    """
+    chosen = result.table[result.table["chosen"]]
+    return {
+        "layers": record["layers"],
+        "id": record["id"],
+        "chosen_candidate": result.candidate,
+        "chosen_replicate": result.replicate,
+        "seed": record.get("seed"),
+        "val_loss": record["val_loss"],
+        "knowledge": result.knowledge,
+        "reward": result.reward,
+        "chosen_by": chosen_by,
+        "params": record.get("params"),
+        "test": {
+            row.task: {"auroc": _number(row.test_auroc), "auprc": _number(row.test_auprc)}
+            for row in chosen.itertuples()
+        },
+        "test_auroc": _number(chosen["test_auroc"].mean()),
+        "test_auprc": _number(chosen["test_auprc"].mean()),
+        "candidates": result.candidates,
+        "replicates": result.replicates,
+    }
