@@ -10,7 +10,7 @@ import numpy as np
 
 from bionas.data.encode import encode_windows
 from bionas.data.genome import Genome
-from bionas.io import save_npz
+from bionas.records.tensors import write_tensors
 from bionas.records.windows import SPLITS, read_windows
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
                 genome, windows, split, revcomp=args.revcomp_train and split == "train"
             )
             path = out_dir / f"{split}.npz"
-            save_npz(path, X=enc.X, y=enc.y, tasks=tasks, regions=enc.regions, kind=enc.kind)
+            write_tensors(path, enc.X, enc.y, tasks, enc.regions, enc.kind)
             log.info("wrote %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
     return 0

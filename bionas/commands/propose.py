@@ -11,8 +11,7 @@ import argparse
 import logging
 
 from bionas.commands.argtypes import non_negative_int, positive_int
-from bionas.io import write_json
-from bionas.records.architecture import make_architecture
+from bionas.records.architecture import make_architecture, write_architectures
 from bionas.records.space import load_space
 from bionas.search.strategies import load_controller
 
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         )
     archs = controller.propose(state, args.n, args.step)
     records = [make_architecture(space, names, step=args.step, child=k) for k, names in enumerate(archs)]
-    write_json(args.out, records)
+    write_architectures(args.out, records)
     log.info("step %d: %d proposal(s) (%d distinct) -> %s",
              args.step, len(records), len({r["id"] for r in records}), args.out)
     return 0

@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 
 from bionas.errors import InputError
-from bionas.io import write_json
-from bionas.records.architecture import make_architecture, read_architecture
+from bionas.records.architecture import make_architecture, read_architecture, write_architectures
 from bionas.records.space import load_space
 
 
@@ -65,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         record["source"] = args.mode
         records.append(record)
         print(" ".join(layers))
-    write_json(args.out, records)
+    write_architectures(args.out, records)
     return 0

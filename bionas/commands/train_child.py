@@ -23,11 +23,10 @@ import sys
 from pathlib import Path
 
 from bionas.commands.argtypes import integer, non_negative_int, number
-from bionas.io import write_json
 from bionas.records.architecture import read_architecture
 from bionas.records.space import load_space
 from bionas.records.tensors import check_pair, load_tensors
-from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings
+from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings, write_train_result
 
 log = logging.getLogger("bionas.train_child")
 
@@ -106,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
             record["seconds"],
             " (cached)" if record["cached"] else "",
         )
-    write_json(out_dir / RESULT_FILE, record)
+    write_train_result(out_dir / RESULT_FILE, record)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bionas.errors import InputError
-from bionas.io import read_json
+from bionas.io import read_json, write_json
 from bionas.records.space import ModelSpace
 
 
@@ -100,3 +100,8 @@ def read_architecture(
     if index not in (None, 0):
         raise InputError(f"--index {index} given, but the file holds one architecture", path)
     return _check_record(obj, space, Path(path), prefix="")
+
+
+def write_architectures(path: str | PathLike, records: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Write one architecture record or a list of them (``proposals.json``) atomically."""
+    write_json(path, records)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.io import NPZ_ERRORS, file_sha256, read_npz_member
+from bionas.io import NPZ_ERRORS, file_sha256, read_npz_member, save_npz
 
 _RERUN = "delete it and rerun `bionas encode`"
 
@@ -127,3 +127,24 @@ def check_pair(train: Tensors, val: Tensors) -> None:
             val.path,
             key="tasks",
         )
+
+
+def write_tensors(
+    path: str | PathLike,
+    X: np.ndarray,
+    y: np.ndarray,
+    tasks: np.ndarray,
+    regions: np.ndarray,
+    kind: np.ndarray,
+) -> None:
+    """Write one split atomically (what :func:`load_tensors` reads).
+
+    Parameters
+    ----------
+    X : (n, L, 4) uint8
+    y : (n, tasks) float32
+    tasks : (tasks,) str
+    regions : (n,) str, ``chrom:start-end`` (``(-)`` appended for a reverse complement)
+    kind : (n,) str, the window's kind in the windows table
+    """
+    save_npz(path, X=X, y=y, tasks=tasks, regions=regions, kind=kind)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from bionas.errors import InputError, shown
-from bionas.io import read_json
+from bionas.io import read_json, write_json
 
 #: Name of the model file in a child's output directory and a cache entry.
 MODEL_FILE = "model.keras"
@@ -270,3 +270,8 @@ class ChildResult:
     def cacheable(self) -> bool:
         """Out-of-memory depends on the machine, so such failures are not cached."""
         return self.stop_reason != "memory"
+
+
+def write_train_result(path: str | Path, record: dict[str, Any]) -> None:
+    """Write ``train.json`` atomically (strict JSON); write it last: it marks a finished child."""
+    write_json(path, json_safe(record))
