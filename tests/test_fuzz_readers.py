@@ -837,7 +837,10 @@ def test_damaged_windows_tables_are_read_or_rejected(blob):
 # STATE_REGRESSIONS lists the inputs that once crashed the loader or were used
 # (a checksum fixed after an edit lets every check past the first).
 
-CONTROLLER_SETTINGS = {"random": {}, "grid": {}, "rl": {"lstm_units": 4, "embedding_dim": 3}}
+CONTROLLER_SETTINGS = {
+    "random": {}, "grid": {}, "rl": {"lstm_units": 4, "embedding_dim": 3},
+    "evolution": {"population": 2, "tournament": 2},
+}
 
 
 @cache

@@ -59,7 +59,7 @@ class ControllerState:
     Attributes
     ----------
     controller : str
-        Controller name (``rl``, ``random``, ``grid``).
+        Controller name (``rl``, ``evolution``, ``random``, ``grid``).
     settings : mapping
         The controller's settings, defaults filled.
     fingerprint : str

@@ -1,6 +1,7 @@
 """Search strategies behind one interface (:class:`Controller`).
 
-``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``random`` and ``grid``.
+``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``evolution`` (regularized
+evolution, :mod:`bionas.search.strategies.evolution`), ``random`` and ``grid``.
 A controller proposes architectures and learns from rewards; its whole
 knowledge is a :class:`ControllerState` that is saved to a directory after
 every update. Importing this package does not import TensorFlow.
@@ -28,6 +29,7 @@ CONTROLLERS: dict[str, str] = {
     "rl": "bionas.search.strategies.rl:RLController",
     "random": "bionas.search.strategies.random_search:RandomController",
     "grid": "bionas.search.strategies.grid:GridController",
+    "evolution": "bionas.search.strategies.evolution:EvolutionController",
 }
 
 __all__ = [
@@ -58,7 +60,7 @@ def get_controller(name: str, space: ModelSpace, **settings: Any) -> Controller:
 
     Parameters
     ----------
-    name : {"rl", "random", "grid"}
+    name : {"rl", "random", "grid", "evolution"}
     space : ModelSpace
     **settings
         Controller settings (see each class's ``SETTINGS``); ``random`` and

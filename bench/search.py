@@ -1,0 +1,189 @@
+"""Search benchmark: random, rl and evolution replayed against recorded results.
+
+For every controller, Lambda and budget (25, 50, 100 children, 5 per update)
+it replays one search per seed (:func:`bionas.replay.replay_search`: each
+proposal draws one recorded replicate) and ranks two answers of each search
+by the gold standard (:func:`bionas.replay.gold_standard`, median over
+replicates; 1 = best):
+
+- final: the controller's ``most_likely`` architecture at the end;
+- best seen: the architecture with the best single reward observed (what
+  ``select_architecture`` keeps by default).
+
+Per cell it prints the median and mean rank and the share in the gold top 5
+of both, and ``d vs rnd``: the final's median rank minus random search's
+best-seen median rank in the same cell with a bootstrap 95% interval
+(negative: better than random search's best seen).
+
+A controller is a name with optional settings, ``evolution:population=10,tournament=3``;
+with ``--tsv`` every search's ranks are written to a table.
+
+Run::
+
+    python bench/search.py                          # recorded table, seeds 200-599
+    python bench/search.py --synthetic              # synthetic table over the space
+    python bench/search.py --seeds 0:200 --lambdas 0 --controllers evolution:population=10
+
+Without TABLE it uses ``bench/data/results.tsv`` with ``bench/data/space.yaml``;
+``--synthetic`` writes :func:`replay.synthetic_table` over ``--space`` (default
+``config/model_space.yaml``) to a temporary TSV and replays that instead.
+The defaults of the evolution controller were tuned on seeds 0-199 at Lambda 0
+of the recorded table; the default seeds 200-599 were not used for that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# bench/replay.py, importable because Python puts the script's directory on the path
+from replay import DEFAULT_SPACE, DEFAULT_TABLE, ROOT, synthetic_table
+
+from bionas.records.space import load_space
+from bionas.search.replay import ResultsTable, gold_standard, read_table, replay_search
+from bionas.search.strategies import get_controller
+
+BUDGETS = (25, 50, 100)
+LAMBDAS = (0.0, 1.0, 2.0, 10.0)
+CONTROLLERS = ("random", "rl", "evolution")
+TOP = 5
+BOOTSTRAP = 2000
+
+
+def parse_controller(spec: str) -> tuple[str, dict[str, Any]]:
+    """``name:key=value,key=value`` -> ``(name, settings)``; values are JSON or strings."""
+    name, _, rest = spec.partition(":")
+    settings: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected key=value in {spec!r}, got {item!r}")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return name, settings
+
+
+def parse_seeds(text: str) -> range:
+    """``START:STOP`` -> ``range(START, STOP)``."""
+    start, _, stop = text.partition(":")
+    seeds = range(int(start), int(stop))
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
+    return seeds
+
+
+def run_cell(
+    table: ResultsTable, gold: pd.DataFrame, spec: str, lam: float, budget: int, seeds: range
+) -> pd.DataFrame:
+    """One search per seed; the gold reward ranks of each search's final and best seen."""
+    name, settings = parse_controller(spec)
+    ctrl = get_controller(name, table.space, **settings)
+    worst = len(gold) + 1  # an architecture missing from the table ranks below all
+    rows = []
+    for seed in seeds:
+        res = replay_search(table, ctrl, budget, lam, seed)
+        rows.append({
+            "controller": spec, "lambda": lam, "budget": budget, "seed": seed,
+            "final": int(gold.at[res.final, "rank_reward"]) if res.final in gold.index else worst,
+            "best_seen": int(gold.at[res.best_seen, "rank_reward"]),
+            "distinct": len(set(res.proposals)),
+        })
+    return pd.DataFrame(rows)
+
+
+def median_difference(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+    """``median(a) - median(b)`` and its bootstrap 95% interval (independent resamples)."""
+    ia = rng.integers(0, len(a), (BOOTSTRAP, len(a)))
+    ib = rng.integers(0, len(b), (BOOTSTRAP, len(b)))
+    diffs = np.median(a[ia], axis=1) - np.median(b[ib], axis=1)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(np.median(a) - np.median(b)), float(lo), float(hi)
+
+
+def summarise(results: pd.DataFrame) -> str:
+    """The table of medians, means, top-5 shares and the difference to random's best seen."""
+    rng = np.random.default_rng(0)
+    lines = [
+        f"{'controller':<32} {'lambda':>6} {'budget':>6} | {'final: med':>10} {'mean':>6} "
+        f"{'top5':>5} | {'best seen: med':>14} {'mean':>6} {'top5':>5} | "
+        f"{'d vs rnd (95% CI)':>20} | {'distinct':>8}"
+    ]
+    for (spec, lam, budget), cell in results.groupby(["controller", "lambda", "budget"], sort=False):
+        final, seen = cell["final"].to_numpy(), cell["best_seen"].to_numpy()
+        ref = results[(results["controller"] == "random") & (results["lambda"] == lam)
+                      & (results["budget"] == budget)]["best_seen"].to_numpy()
+        if len(ref):
+            d, lo, hi = median_difference(final, ref, rng)
+            vs = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+        else:
+            vs = "-"
+        lines.append(
+            f"{spec:<32} {lam:>6g} {budget:>6} | {np.median(final):>10.1f} {final.mean():>6.1f} "
+            f"{np.mean(final <= TOP):>5.0%} | {np.median(seen):>14.1f} {seen.mean():>6.1f} "
+            f"{np.mean(seen <= TOP):>5.0%} | {vs:>20} | {cell['distinct'].mean():>8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", nargs="?", help="results TSV (default: bench/data/results.tsv)")
+    parser.add_argument("--space", help="model-space YAML (default: bench/data/space.yaml for the "
+                        "default table, else config/model_space.yaml)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="replay a synthetic table over the space instead of a recorded one")
+    parser.add_argument("--seeds", type=parse_seeds, default=range(200, 600),
+                        help="START:STOP, one search per seed (default 200:600)")
+    parser.add_argument("--lambdas", default=",".join(f"{x:g}" for x in LAMBDAS),
+                        help="comma-separated weights of knowledge (default 0,1,2,10)")
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
+                        help="comma-separated children per search (default 25,50,100)")
+    parser.add_argument("--controllers", nargs="+", default=list(CONTROLLERS),
+                        help="name[:key=value,...] (default: random rl evolution)")
+    parser.add_argument("--tsv", help="write every search's ranks here")
+    args = parser.parse_args(argv)
+    if args.table and args.synthetic:
+        parser.error("give a TABLE or --synthetic, not both")
+    default_table = not args.table and not args.synthetic
+    space_path = args.space or str(ROOT / "bench" / "data" / "space.yaml" if default_table else DEFAULT_SPACE)
+    space = load_space(space_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.synthetic:
+            path = Path(tmp) / "synthetic.tsv"
+            synthetic_table(space).to_csv(path, sep="\t", index=False)
+        else:
+            path = Path(args.table) if args.table else DEFAULT_TABLE
+        table = read_table(path, space)
+    lambdas = [float(x) for x in args.lambdas.split(",")]
+    budgets = [int(x) for x in args.budgets.split(",")]
+    source = f"synthetic table over {space_path}" if args.synthetic else str(path)
+    print(f"{source}: {len(table.rows)} architectures; space {space.size}; seeds "
+          f"{args.seeds.start}-{args.seeds.stop - 1}; batch 5; ranks by the gold standard "
+          f"(median over replicates, 1 = best)")
+    frames = []
+    for lam in lambdas:
+        gold = gold_standard(table, lam)
+        for spec in args.controllers:
+            t0 = time.perf_counter()
+            for budget in budgets:
+                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds))
+            print(f"  {spec} at lambda {lam:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    results = pd.concat(frames, ignore_index=True)
+    if args.tsv:
+        results.to_csv(args.tsv, sep="\t", index=False)
+    print(summarise(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
