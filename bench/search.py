@@ -1,9 +1,9 @@
 """Search benchmark: random, rl and evolution replayed against recorded results.
 
 For every controller, Lambda and budget (25, 50, 100 children, 5 per update)
-it replays one search per seed (:func:`bionas.replay.replay_search`: each
+it replays one search per seed (:func:`bionas.search.replay.replay_search`: each
 proposal draws one recorded replicate) and ranks two answers of each search
-by the gold standard (:func:`bionas.replay.gold_standard`, median over
+by the gold standard (:func:`bionas.search.replay.gold_standard`, median over
 replicates; 1 = best):
 
 - final: the controller's ``most_likely`` architecture at the end;
