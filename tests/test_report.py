@@ -18,7 +18,7 @@ from workflow_helpers import ROOT, finished_tiny_run, load_case, snakemake
 
 from bionas.motifs.pwm import reverse_complement
 from bionas.report.curves import pareto_front, pr_curve, roc_curve, running_best
-from bionas.report.html import fmt_number, fmt_seconds, relative_href
+from bionas.report.html import cards, fmt_number, fmt_seconds, link, page, relative_href, table
 from bionas.report.logos import align_match, logo_pair_png
 from bionas.report.run import benchmark_table, compute_by_rule
 from bionas.search.evaluation import auprc, auroc
@@ -140,6 +140,33 @@ def test_formatting_helpers(tmp_path):
     assert fmt_seconds(3 * 3600 + 65) == "3 h 01 min"
     (tmp_path / "a b").mkdir()
     assert relative_href(tmp_path / "a b" / "x.tsv", tmp_path / "report") == "../a%20b/x.tsv"
+
+
+def test_html_pieces_escape_text_and_keep_marked_html(tmp_path):
+    from markupsafe import Markup
+
+    df = pd.DataFrame(
+        {"name": ["<b>&'\"", "y"], "n": [3, 0.5], "html": [Markup("<i>x</i>"), "<br>"]}
+    )
+    out = table(df, raw=("html",), row_class=lambda r: "sig" if r["n"] == 3 else "")
+    assert out == (
+        '<table><thead><tr><th>name</th><th>n</th><th>html</th></tr></thead><tbody>'
+        '<tr class="sig"><td>&lt;b&gt;&amp;&#39;&#34;</td><td class="num">3.000</td>'
+        "<td><i>x</i></td></tr>"
+        '<tr><td>y</td><td class="num">0.500</td><td><br></td></tr></tbody></table>'
+    )
+    assert cards([("1", "<x>", "good")]) == (
+        '<div class="cards"><div class="card good"><div class="value">1</div>'
+        '<div class="label">&lt;x&gt;</div></div></div>'
+    )
+    (tmp_path / "a b").mkdir()
+    assert link(tmp_path / "a b" / "x&y.tsv", tmp_path) == '<a href="a%20b/x%26y.tsv">x&amp;y.tsv</a>'
+    doc = page("T <1>", "sub", [("run", "Run")], Markup("<p>body</p>"))
+    assert doc.startswith("<!DOCTYPE html>\n") and doc.endswith("</html>\n")
+    assert "<title>T &lt;1&gt;</title>" in doc and '<a href="#run">Run</a>' in doc
+    assert "<main>\n<p>body</p>\n</main>" in doc
+    # the style sheet is inline, from the template shipped with the package
+    assert "<style>\n:root {" in doc and "ul.files li { margin: 2px 0; }\n</style>" in doc
 
 
 # ---------------------------------------------------------------------------

@@ -205,6 +205,50 @@ def test_monitor_early_stopping_and_best_epoch():
     assert monitor.model.stop_training and monitor.stop_reason == "time"
 
 
+class _RestorableModel(_FakeModel):
+    def set_weights(self, weights):
+        self.step = weights[0]
+
+
+def test_monitor_restores_the_best_epoch_whatever_ends_training():
+    _, keras = configure_tensorflow(1, 0)
+    from bionas.search.train import _make_monitor
+
+    # ended by the epochs (patience never reached): the best epoch's weights come back
+    monitor = _make_monitor(keras, patience=5, max_seconds=1e9, start=0.0)
+    model = _RestorableModel()
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    assert monitor.best_epoch is None
+    for epoch, val_loss in enumerate([0.5, 0.3, 0.4]):
+        model.step = epoch
+        monitor.on_epoch_begin(epoch)
+        monitor.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+    monitor.on_train_end()
+    assert not model.stop_training and monitor.stop_reason == "epochs"
+    assert (monitor.best_epoch, monitor.best, model.step) == (2, 0.3, 1)
+    assert isinstance(monitor.best, float) and monitor.val_loss == [0.5, 0.3, 0.4]
+
+    # a non-finite validation loss is NaN, even in the first epoch, and keeps the weights
+    monitor = _make_monitor(keras, patience=5, max_seconds=1e9, start=0.0)
+    model = _RestorableModel()
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    model.step = 7
+    monitor.on_epoch_end(0, {"loss": 1.0, "val_loss": math.inf})
+    monitor.on_train_end()
+    assert model.stop_training and monitor.stop_reason == "nan" and "val_loss inf" in monitor.nan
+    assert monitor.best_epoch is None and model.step == 7
+
+    # the time cap wins over early stopping in the same epoch
+    monitor = _make_monitor(keras, patience=1, max_seconds=0.001, start=0.0)
+    monitor.set_model(_RestorableModel())
+    monitor.on_train_begin()
+    monitor.on_epoch_end(0, {"loss": 1.0, "val_loss": 0.5})
+    monitor.on_epoch_end(1, {"loss": 1.0, "val_loss": 0.6})
+    assert monitor.stopped_epoch == 1 and monitor.stop_reason == "time"
+
+
 @pytest.mark.training
 def test_training_restores_best_epoch_and_is_reproducible(data):
     space, train, val = data

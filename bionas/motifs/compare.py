@@ -33,6 +33,14 @@ Conventions
   a randomly initialised model trimmed at 1.0 bit get none, at 0.5 bit about
   half do. The negative control is therefore a randomly initialised model's
   filters on the same data, through the same trimming.
+- q-values: :func:`benjamini_hochberg` is our own six lines of numpy, kept
+  over ``scipy.stats.false_discovery_control(p, method="bh")`` (scipy 1.17.1,
+  measured): scipy is not otherwise a dependency, ``import scipy.stats``
+  costs 0.55-0.75 s, and once installed Keras imports ``scipy.sparse`` in
+  every child job (+0.2 s); scipy is 8x slower on one query's p-values (68 vs
+  8.6 us for 50) and only 8% faster on a 64 x 879 table (2.9 vs 3.2 ms); it
+  differs in the last bit (up to 3.3e-16 relative) on about a third of the
+  q-values; and it raises on NaN p-values, which ours propagates.
 """
 
 from __future__ import annotations

@@ -4,6 +4,16 @@ A motif's ``pwm`` is a ``(width, 4)`` float64 array of probabilities, columns
 A, C, G, T, rows summing to 1. JASPAR matrices come from pyjaspar's offline
 SQLite releases (no network). MEME files are read and written in the MEME
 minimal format, so motifs travel to Tomtom, TF-MoDISco or a genome browser.
+
+The MEME reader and writer are ours, not memelite's (``memelite.io``
+``read_meme``/``write_meme``, 0.5.0): memelite's reader fails with
+``AttributeError: 'NoneType' object has no attribute 'group'`` on a matrix
+header without ``w=`` (valid MEME, and half of what the fuzz tests feed),
+keeps the last of two motifs with one ID, returns nothing for a motif without
+a matrix, accepts rows summing to 1.1 and names no line in its errors; its
+writer prints full-precision floats and ``nsites= 1`` non-atomically, which
+would change every MEME file a run writes. (It reads 900 motifs in 37 ms
+against our 132 ms; a file is read once per job.)
 """
 
 from __future__ import annotations

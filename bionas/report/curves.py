@@ -5,6 +5,13 @@ thresholds from the highest down (tied scores form one threshold, as in
 :mod:`bionas.search.evaluation`); :func:`pareto_front` finds the non-dominated points
 when both coordinates are minimised; :func:`running_best` is the best value
 seen so far.
+
+The curves are ours rather than scikit-learn's ``roc_curve(...,
+drop_intermediate=False)`` and ``precision_recall_curve`` (reversed), which
+give bit-identical points on 3000 random cases: scikit-learn is 1.5-12x
+slower (300 samples: 0.80 ms vs 65 us; 50 000: 14.7 ms vs 9.3 ms) and is
+not otherwise a dependency (see :mod:`bionas.search.evaluation` for what
+installing it costs every job).
 """
 
 from __future__ import annotations

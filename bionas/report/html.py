@@ -1,12 +1,24 @@
-"""HTML building blocks of the report: escaping, tables, images, links, the page shell.
+"""HTML building blocks of the report: escaping, number formats, tables, the page shell.
 
 The page is one file with its style sheet inline and every image a
 ``data:`` URI, so it reads the same offline, copied elsewhere or attached to
 an e-mail; only the links to the run's files are relative paths.
+
+The markup lives in Jinja2 templates (``bionas/report/templates/``, shipped
+as package data), rendered with autoescaping on: every value is escaped
+unless the code marks it as HTML with :class:`markupsafe.Markup`. Chosen over
+the f-string building it replaced because the templates keep the page's HTML
+in one place and escape by default; the page is the same document (only the
+spelling of escaped quotes changed: ``&#34;``/``&#39;`` instead of
+``&quot;``/``&#x27;``), and it is built as fast (the tiny run's report with
+its figures stubbed out: 90-140 ms either way, noise-dominated; importing
+Jinja2 and compiling the templates adds 45 ms once, against about 1.7 s for
+the figures).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import numbers
@@ -18,48 +30,29 @@ from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
+from markupsafe import Markup
 
-STYLE = """
-:root { --fg: #1d2733; --muted: #5b6876; --line: #d8dee6; --bg-alt: #f5f7fa;
-        --ok: #1f7a3a; --bad: #b3261e; --accent: #1f5fa8; }
-* { box-sizing: border-box; }
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-       sans-serif; color: var(--fg); margin: 0; background: #fff; }
-header { background: #16324f; color: #fff; padding: 18px 32px; }
-header h1 { margin: 0; font-size: 24px; font-weight: 600; }
-header p { margin: 4px 0 0; color: #c9d6e3; }
-nav { position: sticky; top: 0; background: #fff; border-bottom: 1px solid var(--line);
-      padding: 8px 32px; z-index: 1; }
-nav a { margin-right: 18px; color: var(--accent); text-decoration: none; font-weight: 500; }
-main { padding: 8px 32px 48px; max-width: 1280px; }
-section { margin-top: 28px; }
-h2 { font-size: 20px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
-h3 { font-size: 16px; margin: 22px 0 6px; }
-p.note { color: var(--muted); margin: 4px 0 10px; }
-table { border-collapse: collapse; margin: 6px 0 14px; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left;
-         vertical-align: middle; }
-th { background: var(--bg-alt); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.sig td { background: #eef7f0; }
-code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-                   font-size: 12.5px; }
-pre { background: var(--bg-alt); padding: 10px 12px; overflow-x: auto; border-radius: 4px; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 16px; min-width: 170px; }
-.card .value { font-size: 24px; font-weight: 600; }
-.card .label { color: var(--muted); font-size: 13px; }
-.card.good .value { color: var(--ok); }
-.card.bad .value { color: var(--bad); }
-.yes { color: var(--ok); font-weight: 600; }
-.no { color: var(--bad); font-weight: 600; }
-img.plot { max-width: 100%; height: auto; display: block; margin: 6px 0 12px; }
-img.logo { display: block; max-width: 400px; height: auto; }
-.scroll { overflow-x: auto; }
-details { margin: 8px 0 14px; }
-summary { cursor: pointer; color: var(--accent); }
-ul.files li { margin: 2px 0; }
-"""
+
+@functools.cache
+def environment():
+    """The Jinja2 environment of the report's templates (autoescape on, loaded once)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(
+        loader=PackageLoader("bionas.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=StrictUndefined,
+        finalize=lambda value: "" if value is None else value,
+    )
+    env.filters.update(number=fmt_number, p=fmt_p, seconds=fmt_seconds, int_=fmt_int)
+    return env
+
+
+def render(template: str, **context: Any) -> Markup:
+    """A template of ``bionas/report/templates/`` rendered with ``context`` (HTML)."""
+    return Markup(environment().get_template(template).render(**context))
 
 
 def esc(value: Any) -> str:
@@ -111,6 +104,10 @@ def fmt_seconds(seconds: float) -> str:
     return f"{h} h {m:02d} min"
 
 
+def _macro(name: str) -> Callable[..., Markup]:
+    return getattr(environment().get_template("macros.html").module, name)
+
+
 def table(
     df: pd.DataFrame,
     formats: Mapping[str, Callable[[Any], str]] | None = None,
@@ -118,7 +115,7 @@ def table(
     headers: Mapping[str, str] | None = None,
     raw: Sequence[str] = (),
     row_class: Callable[[pd.Series], str] | None = None,
-) -> str:
+) -> Markup:
     """An HTML table of ``df``'s columns.
 
     ``formats``: column -> function returning text (escaped afterwards);
@@ -126,32 +123,29 @@ def table(
     """
     formats = dict(formats or {})
     headers = dict(headers or {})
-    head = "".join(f"<th>{esc(headers.get(c, c))}</th>" for c in df.columns)
-    body = []
+    rows = []
     for _, row in df.iterrows():
         cells = []
         for col in df.columns:
             value = row[col]
             numeric = isinstance(value, numbers.Number) and not isinstance(value, bool)
             if col in raw:
-                text = "" if value is None else str(value)
+                text: str = Markup("" if value is None else str(value))
             elif col in formats:
-                text = esc(formats[col](value))
+                text = formats[col](value)
             elif numeric:
-                text = esc(fmt_number(value))
+                text = fmt_number(value)
             else:
-                text = "" if _missing(value) else esc(value)
-            cls = ' class="num"' if numeric and col not in raw else ""
-            cells.append(f"<td{cls}>{text}</td>")
-        klass = row_class(row) if row_class else ""
-        attr = f' class="{esc(klass)}"' if klass else ""
-        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+                text = "" if _missing(value) else str(value)
+            cells.append({"text": text, "num": numeric and col not in raw})
+        rows.append({"cls": row_class(row) if row_class else "", "cells": cells})
+    model = {"headers": [headers.get(c, c) for c in df.columns], "rows": rows}
+    return _macro("table")(model)
 
 
-def img(uri: str, alt: str, css: str = "plot") -> str:
+def img(uri: str, alt: str, css: str = "plot") -> Markup:
     """An ``<img>`` with a data URI."""
-    return f'<img class="{esc(css)}" alt="{esc(alt)}" src="{uri}">'
+    return _macro("img")(uri, alt, css)
 
 
 def relative_href(target: str | PathLike, page_dir: str | PathLike) -> str:
@@ -160,30 +154,19 @@ def relative_href(target: str | PathLike, page_dir: str | PathLike) -> str:
     return "/".join(quote(part) for part in Path(rel).parts)
 
 
-def link(target: str | PathLike, page_dir: str | PathLike, text: str | None = None) -> str:
+def link(target: str | PathLike, page_dir: str | PathLike, text: str | None = None) -> Markup:
     """``<a href>`` to a file of the run, relative to the page."""
     href = relative_href(target, page_dir)
-    return f'<a href="{esc(href)}">{esc(text if text is not None else Path(target).name)}</a>'
+    name = text if text is not None else Path(target).name
+    return Markup('<a href="{}">{}</a>').format(href, name)
 
 
-def cards(items: Sequence[tuple[str, str, str]]) -> str:
+def cards(items: Sequence[tuple[str, str, str]]) -> Markup:
     """Key figures: ``(value, label, css class)`` boxes."""
-    boxes = "".join(
-        f'<div class="card {esc(cls)}"><div class="value">{esc(value)}</div>'
-        f'<div class="label">{esc(label)}</div></div>'
-        for value, label, cls in items
-    )
-    return f'<div class="cards">{boxes}</div>'
+    return _macro("cards")(items)
 
 
 def page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: str) -> str:
-    """The whole document."""
-    links = "".join(f'<a href="#{esc(anchor)}">{esc(text)}</a>' for anchor, text in nav)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>\n"
-        f"<nav>{links}</nav>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    """The whole document; ``body`` is HTML."""
+    shell = render("page.html", title=title, subtitle=subtitle, nav=nav, body=Markup(body))
+    return str(shell) + "\n"

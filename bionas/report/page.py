@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from markupsafe import Markup
 
 from bionas import __version__
 from bionas.errors import InputError
@@ -121,17 +122,6 @@ def _read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 # sections
 
 
-def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{H.esc(anchor)}">\n<h2>{H.esc(title)}</h2>\n{body}\n</section>'
-
-
-def _kv_table(rows: Sequence[tuple[str, str]], raw: bool = False) -> str:
-    cells = "".join(
-        f"<tr><th>{H.esc(k)}</th><td>{v if raw else H.esc(v)}</td></tr>" for k, v in rows
-    )
-    return f"<table><tbody>{cells}</tbody></table>"
-
-
 def _budget(config: dict[str, Any] | None, history: pd.DataFrame | None) -> str:
     search = (config or {}).get("search", {})
     steps, children = search.get("steps"), search.get("children_per_step")
@@ -153,7 +143,7 @@ def run_section(
     space,
     config: dict[str, Any] | None,
     history: pd.DataFrame | None,
-) -> str:
+) -> Markup:
     """Dataset, model space, budget, compute summed from the benchmark files, the configuration."""
     from bionas.report.run import benchmark_table, compute_by_rule
 
@@ -170,46 +160,31 @@ def run_section(
             + _budget(config, history),
         ),
     ]
-    body = [_kv_table(rows)]
+    compute = None
     if inputs.benchmarks is not None:
         table = benchmark_table(inputs.benchmarks, inputs.dataset, inputs.run)
-        if table.empty:
-            body.append('<p class="note">No benchmark files found under '
-                        f"{H.esc(inputs.benchmarks)}.</p>")  # fmt: skip
-        else:
+        if not table.empty:
             mine = table[table["scope"] == "run"]
             shared = table[table["scope"] == "dataset"]
-            body.append("<h3>Compute</h3>")
-            body.append(
-                H.cards(
-                    [
-                        (H.fmt_seconds(mine["s"].sum()), f"wall time of the run's {len(mine)} jobs, summed", ""),
-                        (H.fmt_seconds(mine["cpu_time"].sum()), "CPU time of the run's jobs", ""),
-                        (H.fmt_seconds(shared["s"].sum()), f"wall time of the dataset's {len(shared)} data jobs (shared by runs)", ""),
-                    ]
-                )
-            )  # fmt: skip
-            body.append(
-                '<p class="note">Sums over Snakemake benchmark files (columns <code>s</code> and '
-                "<code>cpu_time</code>); jobs that ran in parallel count in full, so the sum of "
-                "wall times exceeds the elapsed time. The report's own job is not included.</p>"
-            )
-            by_rule = compute_by_rule(table)
-            body.append(
-                "<details><summary>Compute per rule</summary>"
-                + H.table(
-                    by_rule,
+            compute = {
+                "cards": [
+                    (H.fmt_seconds(mine["s"].sum()), f"wall time of the run's {len(mine)} jobs, summed", ""),
+                    (H.fmt_seconds(mine["cpu_time"].sum()), "CPU time of the run's jobs", ""),
+                    (H.fmt_seconds(shared["s"].sum()), f"wall time of the dataset's {len(shared)} data jobs (shared by runs)", ""),
+                ],
+                "by_rule": H.table(
+                    compute_by_rule(table),
                     {"s": H.fmt_seconds, "cpu_time": H.fmt_seconds, "max_rss": lambda v: H.fmt_number(v, 0)},
                     headers={"s": "wall time", "cpu_time": "CPU time", "max_rss": "max RSS (MB)"},
-                )
-                + "</details>"
-            )  # fmt: skip
-    if inputs.config_text:
-        body.append("<h3>Configuration</h3>")
-        body.append(
-            f"<details><summary>config (YAML)</summary><pre>{H.esc(inputs.config_text)}</pre></details>"
-        )
-    return _section("run", "The run", "\n".join(body))
+                ),
+            }  # fmt: skip
+    return H.render(
+        "run.html",
+        rows=rows,
+        benchmarks=inputs.benchmarks,
+        compute=compute,
+        config_text=inputs.config_text,
+    )
 
 
 def search_section(
@@ -218,71 +193,43 @@ def search_section(
     history: pd.DataFrame | None,
     reference: pd.DataFrame | None,
     chosen_id: str | None,
-) -> str:
+) -> Markup:
     """Rewards per step, the controller over the steps, validation loss against K; or why there is none."""
     if history is None:
-        return _section(
-            "search",
-            "The search",
-            '<p class="note">This run did not search: the final architecture was given in the '
-            "configuration (<code>final.architecture</code>), so there is no search history and "
-            "no controller to show.</p>",
-        )
-    body = []
+        return H.render("search.html", searched=False)
     ok = history[history["status"] == "ok"]
-    failed = int((history["status"] != "ok").sum())
-    best = history.loc[history["reward"].astype(float).idxmax()] if len(history) else None
-    if best is not None:
-        layers = " → ".join(str(best[n]) for n in space.layer_names)
-        body.append(
-            f"<p>{len(history)} children in {history['step'].nunique()} steps, "
-            f"{failed} failed. Best reward {H.fmt_number(best['reward'])} "
-            f"(step {int(best['step'])}, child {int(best['child'])}): <code>{H.esc(layers)}</code>.</p>"
-        )
-    body.append("<h3>Reward of every child</h3>")
-    body.append(H.img(plots.data_uri(plots.reward_plot(history, reference)), "reward per step"))
-    if reference is None:
-        body.append(
-            '<p class="note">No random-search reference was given (<code>bionas report '
-            "--reference-history</code> of a run with <code>controller: random</code>).</p>"
-        )
+    best = None
+    if len(history):
+        row = history.loc[history["reward"].astype(float).idxmax()]
+        best = {
+            "children": len(history),
+            "steps": history["step"].nunique(),
+            "failed": int((history["status"] != "ok").sum()),
+            "reward": row["reward"],
+            "step": int(row["step"]),
+            "child": int(row["child"]),
+            "layers": " → ".join(str(row[n]) for n in space.layer_names),
+        }
+    controller = None
     if inputs.controllers:
         from bionas.report.run import controller_trajectory
 
         trajectory = controller_trajectory(inputs.controllers, space)
-        body.append(f"<h3>The {H.esc(trajectory.controller)} controller over the steps</h3>")
-        body.append(
-            H.img(
-                plots.data_uri(
-                    plots.controller_plot(
-                        trajectory.steps,
-                        trajectory.entropy,
-                        trajectory.probabilities,
-                        space.layer_names,
-                        [layer.option_names for layer in space.layers],
-                    )
-                ),
-                "controller entropy and option probabilities",
-            )
-        )
-        body.append(
-            '<p class="note">Entropy of the controller\'s option distributions summed over layers '
-            "(nats), and each layer's option probabilities along the most likely path.</p>"
-        )
-    body.append("<h3>Validation loss against knowledge dissimilarity</h3>")
-    if ok.empty or not np.isfinite(ok["knowledge"].astype(float)).any():
-        body.append('<p class="note">No child trained successfully with a finite K.</p>')
-    else:
-        body.append(
-            H.img(
-                plots.data_uri(plots.loss_knowledge_plot(history, chosen_id)),
-                "validation loss against K",
-            )
-        )
-        if chosen_id is not None and not (history["id"] == chosen_id).any():
-            body.append(
-                '<p class="note">The final architecture is not among the trained children.</p>'
-            )
+        controller = {
+            "name": trajectory.controller,
+            "plot": plots.data_uri(
+                plots.controller_plot(
+                    trajectory.steps,
+                    trajectory.entropy,
+                    trajectory.probabilities,
+                    space.layer_names,
+                    [layer.option_names for layer in space.layers],
+                )
+            ),
+        }
+    loss_plot = None
+    if not (ok.empty or not np.isfinite(ok["knowledge"].astype(float)).any()):
+        loss_plot = plots.data_uri(plots.loss_knowledge_plot(history, chosen_id))
     cols = [
         *space.layer_names,
         "step",
@@ -294,32 +241,20 @@ def search_section(
         "reward",
         "cached",
     ]
-    body.append(
-        "<details><summary>Every child</summary>"
-        + H.table(history[cols], {"cached": lambda v: "yes" if v else "no"})
-        + "</details>"
+    return H.render(
+        "search.html",
+        searched=True,
+        best=best,
+        reward_plot=plots.data_uri(plots.reward_plot(history, reference)),
+        has_reference=reference is not None,
+        controller=controller,
+        loss_plot=loss_plot,
+        chosen_missing=chosen_id is not None and not (history["id"] == chosen_id).any(),
+        children=H.table(history[cols], {"cached": lambda v: "yes" if v else "no"}),
     )
-    return _section("search", "The search", "\n".join(body))
 
 
-def _kept(summary: dict[str, Any]) -> str:
-    """Which trained model the final model is, and by what it was chosen."""
-    candidates = summary.get("candidates") or 1
-    which = (
-        f"candidate {H.esc(summary.get('chosen_candidate'))} of {H.esc(candidates)}, "
-        if candidates > 1
-        else ""
-    )
-    which += f"replicate {H.esc(summary.get('chosen_replicate'))} of {H.esc(summary.get('replicates'))} kept"
-    if summary.get("chosen_by") == "reward":
-        return (
-            f"{which} (highest reward, {H.fmt_number(summary.get('reward'))}: validation loss "
-            f"{H.fmt_number(summary.get('val_loss'))}, K {H.fmt_number(summary.get('knowledge'))})"
-        )
-    return f"{which} (lowest validation loss, {H.fmt_number(summary.get('val_loss'))})"
-
-
-def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> str:
+def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> Markup:
     """Architecture, test metrics per replicate and task, ROC and PR curves."""
     layers = summary.get("layers") or []
     rows = []
@@ -329,26 +264,26 @@ def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> str:
             {"layer": layer.name, "option": option.name, "type": option.type, "parameters": params}
         )
     arch = pd.DataFrame(rows, columns=["layer", "option", "type", "parameters"])
-    body = [
-        "<h3>Architecture</h3>",
-        H.table(arch),
-        f"<p>{H.fmt_number(summary.get('params'))} weights; {_kept(summary)}; the test set "
-        "never chose.</p>",
-    ]
     metrics = _read_tsv(inputs.test_metrics, "bionas evaluate")
-    body.append("<h3>Test metrics per replicate and task</h3>")
-    body.append(H.table(metrics, row_class=lambda r: "sig" if bool(r.get("chosen")) else ""))
+    metrics_table = H.table(metrics, row_class=lambda r: "sig" if bool(r.get("chosen")) else "")
     y_true, y_score, tasks = _read_predictions(inputs.predictions)
-    body.append("<h3>ROC and precision-recall curves of the kept replicate</h3>")
-    body.append(
-        H.img(plots.data_uri(plots.roc_pr_plot(y_true, y_score, tasks)), "ROC and PR curves")
-    )
-    one_class = [t for i, t in enumerate(tasks) if y_true[:, i].min() == y_true[:, i].max()]
-    if one_class:
-        body.append(
-            f'<p class="note">No curve for {H.esc(", ".join(one_class))}: one class only in the test split.</p>'
+    # which trained model the final model is, and by what it was chosen
+    kept = {
+        key: summary.get(key)
+        for key in (
+            "params", "chosen_candidate", "chosen_replicate", "replicates", "chosen_by",
+            "reward", "val_loss", "knowledge",
         )
-    return _section("final", "The final model", "\n".join(body))
+    }  # fmt: skip
+    kept["candidates"] = summary.get("candidates") or 1
+    return H.render(
+        "final.html",
+        architecture=H.table(arch),
+        summary=kept,
+        metrics=metrics_table,
+        curves=plots.data_uri(plots.roc_pr_plot(y_true, y_score, tasks)),
+        one_class=[t for i, t in enumerate(tasks) if y_true[:, i].min() == y_true[:, i].max()],
+    )
 
 
 def _target_label(row: pd.Series | None) -> str:
@@ -360,7 +295,8 @@ def _target_label(row: pd.Series | None) -> str:
 
 def _filter_rows(
     inputs: ReportInputs, matches: pd.DataFrame, filters: pd.DataFrame, q_threshold: float
-) -> str:
+) -> list[dict[str, Any]]:
+    """One entry per filter for the table of ``motifs.html``, sorted by q-value."""
     from bionas.motifs.compare import best_matches
     from bionas.motifs.io import read_meme
     from bionas.report.logos import logo_pair_png
@@ -395,44 +331,40 @@ def _filter_rows(
                 target_label=_target_label(match),
             )
             span = f"{start}-{end - 1}"
-        logo = H.img(plots.data_uri(png), f"logo of {name} and its best match", "logo")
-        sig = match is not None and float(match["q_value"]) < q_threshold
-        best_text = "—" if match is None else (
-            f"{H.esc(match['target_id'])} {H.esc(match['target_name'])}<br>"
-            f"<span class=\"mono\">{H.esc(match['orientation'])} offset {int(match['offset'])}, "
-            f"overlap {int(match['overlap'])}</span>"
-        )  # fmt: skip
-        soft = "—"
+        soft = None
         if not pd.isna(f.get("softmax_best_id")):
-            soft = (
-                f"{H.esc(f['softmax_best_id'])} {H.esc(f['softmax_best_name'])}<br>"
-                f"q = {H.esc(H.fmt_p(f['softmax_q_value']))}"
-            )
+            soft = {
+                "id": f["softmax_best_id"],
+                "name": f["softmax_best_name"],
+                "q": f["softmax_q_value"],
+            }
         rows.append(
-            f'<tr class="{"sig" if sig else ""}"><td class="mono">{H.esc(name)}</td>'
-            f'<td class="num">{int(f["activation_sites"])}</td><td class="num">{H.esc(span)}</td>'
-            f'<td class="num">{H.fmt_number(f["activation_bits"], 2)}</td>'
-            f"<td>{logo}</td><td>{best_text}</td>"
-            f'<td class="num">{H.esc(H.fmt_p(None if match is None else match["p_value"]))}</td>'
-            f'<td class="num">{H.esc(H.fmt_p(None if match is None else match["q_value"]))}</td>'
-            f"<td>{soft}</td></tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "filter", "sites", "span", "bits", "logo (top: filter; bottom: best match, aligned)",
-            "best match (activation)", "p", "q", "best match (softmax)",
-        )
-    )  # fmt: skip
-    return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+            {
+                "name": name,
+                "sig": match is not None and float(match["q_value"]) < q_threshold,
+                "sites": int(f["activation_sites"]),
+                "span": span,
+                "bits": f["activation_bits"],
+                "logo": H.img(plots.data_uri(png), f"logo of {name} and its best match", "logo"),
+                "match": None if match is None else {
+                    "target_id": match["target_id"],
+                    "target_name": match["target_name"],
+                    "orientation": match["orientation"],
+                    "offset": int(match["offset"]),
+                    "overlap": int(match["overlap"]),
+                },
+                "p": None if match is None else match["p_value"],
+                "q": None if match is None else match["q_value"],
+                "soft": soft,
+            }
+        )  # fmt: skip
+    return rows
 
 
 def _truth_table(
     truth_path: Path, matches: pd.DataFrame, priors: list[dict[str, str]], q: float
-) -> str:
+) -> Markup | str:
+    """The planted motifs and the filters that found them; "" when the truth has none."""
     from bionas.motifs.compare import best_matches, id_base
 
     truth = _read_tsv(truth_path, "bionas simulate")
@@ -461,20 +393,15 @@ def _truth_table(
                 row[f"q ({kind})"] = float(h["q_value"])
         rows.append(row)
     df = pd.DataFrame(rows)
-    return (
-        "<h3>Planted motifs (demo truth)</h3>"
-        + H.table(
-            df,
-            {"q (activation)": H.fmt_p, "q (softmax)": H.fmt_p,
-             "given as prior": lambda v: "yes" if v else "no"},
-            row_class=lambda r: "sig" if (r["q (activation)"] or 1) < q else "",
-        )
-        + '<p class="note">A planted motif is found when it (any version, or the same TF) is '
-        "some filter's best match; q below the threshold is highlighted.</p>"
+    return H.table(
+        df,
+        {"q (activation)": H.fmt_p, "q (softmax)": H.fmt_p,
+         "given as prior": lambda v: "yes" if v else "no"},
+        row_class=lambda r: "sig" if (r["q (activation)"] or 1) < q else "",
     )  # fmt: skip
 
 
-def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: Any) -> str:
+def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: Any) -> Markup:
     """Negative control, prior recovery, found-not-given, planted motifs and every filter's logo."""
     directory = Path(inputs.interpret_dir)
     producer = "bionas compare-motifs"
@@ -485,16 +412,6 @@ def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: 
     q = float(interpret.get("q_threshold", 0.05))
     sig = interpret.get("significant_filters", {})
     control = interpret.get("control_significant_filters", {})
-    body = [
-        f"<p>{interpret.get('n_filters')} first-layer filters of width {interpret.get('filter_width')}, "
-        f"each turned into a PWM from the {interpret.get('test_positives')} positive test windows "
-        f"that activate it (activation threshold {interpret.get('activation_threshold')}, columns of "
-        f"at least 1.0 bit compared) and from a softmax of its weights (temperature "
-        f"{interpret.get('temperature')}, columns of at least 0.5 bit), compared with all "
-        f"{interpret.get('targets')} matrices of {H.esc(interpret.get('collection'))} "
-        f"({H.esc(interpret.get('tax_group'))}) by tomtom-lite on both strands; "
-        f"significant means q &lt; {q}.</p>"
-    ]
     ctl_rows = pd.DataFrame(
         [
             {
@@ -505,67 +422,51 @@ def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: 
             for k in ("activation", "softmax")
         ]
     )
-    body.append("<h3>Negative control</h3>")
-    body.append(
-        f"<p>The same pipeline on the filters of a randomly initialised model of the same "
-        f"architecture (seed {H.esc(interpret.get('control_seed'))}), on the same sequences, next to "
-        f"the final model's test AUROC of {H.fmt_number(test_auroc)}. A random filter with a "
-        "significant match is a false positive of the pipeline; there should be none.</p>"
-    )
-    body.append(H.table(ctl_rows))
-    body.append("<h3>Prior motifs recovered</h3>")
-    if recovery.empty:
-        body.append('<p class="note">No prior motifs.</p>')
-    else:
+    recovery_table = None
+    if not recovery.empty:
         rec = recovery.copy()
         rec["recovered"] = rec["recovered"].map(
-            lambda v: (
+            lambda v: Markup(
                 '<span class="yes">yes</span>' if str(v) == "True" else '<span class="no">no</span>'
             )
         )
-        body.append(
-            H.table(
-                rec[["kind", "prior_id", "prior_name", "recovered", "filter", "target_id", "target_name",
-                     "orientation", "offset", "p_value", "q_value"]],
-                {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
-                raw=("recovered",),
-            )
+        recovery_table = H.table(
+            rec[["kind", "prior_id", "prior_name", "recovered", "filter", "target_id", "target_name",
+                 "orientation", "offset", "p_value", "q_value"]],
+            {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
+            raw=("recovered",),
         )  # fmt: skip
-        body.append(
-            '<p class="note">A prior is recovered when it (any version, or the same TF) is some '
-            "filter's best match at q below the threshold.</p>"
-        )
-    body.append("<h3>Found, not given</h3>")
-    if found.empty:
-        body.append(
-            '<p class="note">No filter has a significant best match outside the priors.</p>'
-        )
-    else:
-        body.append(
-            H.table(
-                found[["kind", "query", "target_id", "target_name", "orientation", "offset",
-                       "p_value", "q_value", "query_consensus", "target_consensus"]],
-                {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
-                headers={"query": "filter"},
-            )
+    found_table = None
+    if not found.empty:
+        found_table = H.table(
+            found[["kind", "query", "target_id", "target_name", "orientation", "offset",
+                   "p_value", "q_value", "query_consensus", "target_consensus"]],
+            {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
+            headers={"query": "filter"},
         )  # fmt: skip
-        body.append(
-            '<p class="note">Filters whose significant best match is not a prior: motifs learned '
-            "without being told, or false positives; weigh them against the negative control.</p>"
-        )
+    truth = None
     if inputs.truth is not None:
-        body.append(_truth_table(inputs.truth, matches, interpret.get("priors", []), q))
-    body.append("<h3>Every filter</h3>")
-    body.append(
-        '<p class="note">Activation PWMs, trimmed to the compared columns, above their best '
-        "match in the orientation and offset of the alignment; sorted by q-value, significant "
-        "rows shaded. Sites: test windows aligned into the PWM.</p>"
+        truth = _truth_table(inputs.truth, matches, interpret.get("priors", []), q)
+    keys = (
+        "n_filters", "filter_width", "test_positives", "activation_threshold", "temperature",
+        "targets", "collection", "tax_group", "control_seed",
+    )  # fmt: skip
+    # the filter rows are built last: they read the MEME files, which may be missing
+    rows = _filter_rows(inputs, matches, filters, q)
+    return H.render(
+        "motifs.html",
+        i={key: interpret.get(key) for key in keys},
+        q=q,
+        test_auroc=test_auroc,
+        control=H.table(ctl_rows),
+        recovery=recovery_table,
+        found=found_table,
+        truth=truth,
+        filters=rows,
     )
-    body.append(_filter_rows(inputs, matches, filters, q))
-    return _section("motifs", "Motifs", "\n".join(body))
 
 
-def files_section(inputs: ReportInputs) -> str:
+def files_section(inputs: ReportInputs) -> Markup:
     """Relative links to the run's tables, motif files and model."""
     page_dir = Path(inputs.out).parent
     directory = Path(inputs.interpret_dir)
@@ -585,12 +486,12 @@ def files_section(inputs: ReportInputs) -> str:
         (inputs.test_metrics, "test metrics per replicate and task"),
         (inputs.summary, "summary of the final model"),
     ]
-    items = "".join(
-        f"<li>{H.link(path, page_dir, Path(path).name)}: {H.esc(text)}</li>"
+    links = [
+        (H.relative_href(path, page_dir), Path(path).name, text)
         for path, text in entries
         if Path(path).exists()
-    )
-    return _section("files", "Files", f'<ul class="files">{items}</ul>')
+    ]
+    return H.render("files.html", entries=links)
 
 
 # ---------------------------------------------------------------------------
@@ -657,9 +558,12 @@ def build_report(inputs: ReportInputs) -> str:
         files_section(inputs),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join(sections) + (
-        f'\n<p class="note">Written by bionas {H.esc(__version__)} on {stamp} in '
-        f"{time.monotonic() - started:.1f} s.</p>"
+    body = H.render(
+        "body.html",
+        sections=sections,
+        version=__version__,
+        stamp=stamp,
+        seconds=time.monotonic() - started,
     )
     nav = [
         ("run", "Run"),

@@ -11,6 +11,19 @@
 
 A task whose labels hold one class only in the split has neither metric: the
 value is NaN and :attr:`TaskMetrics.note` says why.
+
+Kept in numpy rather than scikit-learn's ``roc_auc_score`` and
+``average_precision_score`` (1.9.1, measured on 3000 random tied/untied
+cases): sklearn gives the same values up to the last bit, but differs by up
+to 2.2e-16 (AUROC) and 4.4e-16 (AUPRC) in a third of the cases, which would
+change the rewards of ``reward: auroc`` runs; it is 5-50x slower at
+validation-set sizes (AUROC of 300 samples: 2.5 ms vs 53 us; of 5000: 4.4 ms
+vs 0.65 ms); ``import sklearn.metrics`` takes 1.4-1.6 s on its own; and merely
+installing scikit-learn makes ``import keras`` (every child job) about 0.9 s
+slower, through Keras's optional scikit-learn wrappers. The checks (0/1
+labels, finite scores, one class gives NaN with a note) would stay ours
+anyway: sklearn accepts labels ``[0, 2]`` and returns values with a warning
+for one class.
 """
 
 from __future__ import annotations

@@ -47,6 +47,17 @@ starts its runtime: in a process where it already has (another stage ran
 first in the same interpreter), the existing pools are kept and a warning is
 logged.
 
+Early stopping and the restore of the best epoch's weights are Keras's
+``EarlyStopping(restore_best_weights=True)`` (it restores at the end of
+training whatever stopped it), subclassed in :func:`_make_monitor` for what
+Keras lacks: the wall-time cap, ``patience`` 0 meaning never, a NaN check with
+the epoch and batch in its message (``TerminateOnNaN`` checks only the batch
+loss and only prints), the loss lists and ``stop_reason``. Measured against
+the hand-written callback it replaced: weights, losses, ``val_loss``,
+``best_epoch`` and ``stop_reason`` bit-identical on eight trainings (ended by
+epochs, by patience with an earlier best epoch, by NaN and by the time cap);
+its bookkeeping costs 60 us an epoch instead of 2.5 us.
+
 The :class:`ChildResult` -> ``train.json`` record and the result cache (a
 directory of ``KEY/{model.keras,train.json}`` entries written atomically) are
 here too; :mod:`bionas.commands.train_child` wires them to the command line.
@@ -155,6 +166,15 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def _stop_reason(nan: bool, time_up: bool, early: bool) -> str:
+    """What ended a training: the first of NaN, the time cap, patience, else the epochs."""
+    if nan:
+        return "nan"
+    if time_up:
+        return "time"
+    return "early_stopping" if early else "epochs"
+
+
 def _make_monitor(keras, patience: int, max_seconds: float, start: float):
     """A callback for early stopping, best-weights restore, the time cap and NaN detection.
 
@@ -167,6 +187,10 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
     every epoch), the per-epoch losses, ``stop_reason``, and ``patience`` 0
     meaning never stop. ``best_epoch`` counts from 1 (Keras's from 0) and is
     None before the first epoch ends; ``best`` is the best validation loss.
+    Keras compares losses in float32 (``ops.less``), which is exact for the
+    float32 losses Keras logs; restoring after a run that was not stopped by
+    patience needs a Keras from after November 2023 (keras-team/keras#18822;
+    the pinned keras>=3.3 has it).
     """
 
     class Monitor(keras.callbacks.EarlyStopping):
@@ -198,11 +222,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
 
         @property
         def stop_reason(self) -> str:
-            if self.nan is not None:
-                return "nan"
-            if self.time_up:
-                return "time"
-            return "early_stopping" if self.stopped_epoch > 0 else "epochs"
+            return _stop_reason(self.nan is not None, self.time_up, self.stopped_epoch > 0)
 
         def _check_time(self) -> None:
             if time.monotonic() - start > max_seconds:
