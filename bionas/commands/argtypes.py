@@ -67,3 +67,13 @@ non_negative_int = integer(0)
 finite_float = number()
 non_negative_float = number(0)
 positive_float = number(0, low_open=True)
+
+
+def required(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, **kw) -> None:
+    """A required flag naming a file or value."""
+    parser.add_argument(flag, required=True, metavar=metavar, help=help, **kw)
+
+
+def option(parser: argparse.ArgumentParser, flag: str, kind, default, help: str, **kw) -> None:
+    """An optional checked flag with a default, shown in ``--help``."""
+    parser.add_argument(flag, type=kind, default=default, help=f"{help} (default: %(default)s)", **kw)

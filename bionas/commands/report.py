@@ -22,6 +22,7 @@ import logging
 import time
 from pathlib import Path
 
+from bionas.commands.argtypes import required
 from bionas.errors import InputError
 from bionas.io import write_text
 
@@ -31,55 +32,29 @@ log = logging.getLogger("bionas.report")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, help="dataset name (shown)")
     parser.add_argument("--run", required=True, help="run name (shown)")
-    parser.add_argument("--space", required=True, metavar="SPACE.yaml", help="model-space YAML")
-    parser.add_argument(
-        "--architecture", required=True, metavar="architecture.json", help="final architecture"
-    )
-    parser.add_argument(
-        "--summary", required=True, metavar="summary.json", help="from bionas evaluate"
-    )
-    parser.add_argument(
-        "--test-metrics", required=True, metavar="test_metrics.tsv", help="from bionas evaluate"
-    )
-    parser.add_argument(
-        "--predictions",
-        required=True,
-        metavar="test_predictions.npz",
-        help="from bionas evaluate (y_true, y_score, tasks)",
-    )
-    parser.add_argument(
-        "--model", required=True, metavar="model.keras", help="the final model (linked)"
-    )
-    parser.add_argument(
-        "--interpret-dir", required=True, metavar="DIR", help="output of bionas compare-motifs"
-    )
-    parser.add_argument(
-        "--history", metavar="history.tsv", help="the search's last history (omit: no search)"
-    )
-    parser.add_argument(
-        "--controllers",
-        nargs="+",
-        default=[],
-        metavar="DIR",
-        help="controller states of steps 0..S (entropy and option probabilities)",
-    )
-    parser.add_argument(
-        "--reference-history",
-        metavar="history.tsv",
-        help="history of a random search in the same model space, drawn for comparison",
-    )
-    parser.add_argument(
-        "--truth", metavar="truth.tsv", help="planted motifs of a simulated dataset"
-    )
+    required(parser, "--space", "SPACE.yaml", "model-space YAML")
+    required(parser, "--architecture", "architecture.json", "final architecture")
+    required(parser, "--summary", "summary.json", "from bionas evaluate")
+    required(parser, "--test-metrics", "test_metrics.tsv", "from bionas evaluate")
+    required(parser, "--predictions", "test_predictions.npz", "from bionas evaluate (y_true, y_score, tasks)")
+    required(parser, "--model", "model.keras", "the final model (linked)")
+    required(parser, "--interpret-dir", "DIR", "output of bionas compare-motifs")
+    required(parser, "--out", "index.html", "output page")
+    parser.add_argument("--history", metavar="history.tsv", help="the search's last history (omit: no search)")
+    parser.add_argument("--controllers", nargs="+", default=[], metavar="DIR",
+                        help="controller states of steps 0..S (entropy and option probabilities)")
+    parser.add_argument("--reference-history", metavar="history.tsv",
+                        help="history of a random search in the same model space, drawn for comparison")
+    parser.add_argument("--truth", metavar="truth.tsv", help="planted motifs of a simulated dataset")
     config = parser.add_mutually_exclusive_group()
     config.add_argument("--config", metavar="CONFIG.yaml", help="configuration file to show")
     config.add_argument("--config-text", metavar="YAML", help="configuration to show, as YAML text")
-    parser.add_argument(
-        "--benchmarks",
-        metavar="DIR",
-        help="Snakemake benchmark directory; its files give the compute used",
-    )
-    parser.add_argument("--out", required=True, metavar="index.html", help="output page")
+    parser.add_argument("--benchmarks", metavar="DIR",
+                        help="Snakemake benchmark directory; its files give the compute used")
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
         model=Path(args.model),
         interpret_dir=interpret_dir,
         out=Path(args.out),
-        history=None if args.history is None else Path(args.history),
+        history=_path(args.history),
         controllers=[Path(c) for c in args.controllers],
-        reference_history=None if args.reference_history is None else Path(args.reference_history),
-        truth=None if args.truth is None else Path(args.truth),
+        reference_history=_path(args.reference_history),
+        truth=_path(args.truth),
         config_text=config_text,
-        benchmarks=None if args.benchmarks is None else Path(args.benchmarks),
+        benchmarks=_path(args.benchmarks),
     )
     text = build_report(inputs)
     write_text(args.out, text)

@@ -12,7 +12,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from bionas.commands.argtypes import finite_float, non_negative_float, positive_float
+from bionas.commands.argtypes import (
+    finite_float,
+    non_negative_float,
+    option,
+    positive_float,
+    required,
+)
 from bionas.errors import InputError
 from bionas.records.metrics import metrics_record, write_metrics
 from bionas.records.space import load_space
@@ -22,50 +28,19 @@ log = logging.getLogger("bionas.score_child")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", required=True, metavar="SPACE.yaml", help="model-space YAML")
-    parser.add_argument(
-        "--train-result", required=True, metavar="DIR/train.json", help="written by train-child"
-    )
-    parser.add_argument(
-        "--priors", required=True, metavar="priors.meme", help="prior motifs (MEME)"
-    )
-    parser.add_argument("--out", required=True, metavar="DIR/metrics.json", help="output")
-    parser.add_argument(
-        "--lambda",
-        dest="lam",
-        type=non_negative_float,
-        default=0.0,
-        help="weight of K in the reward; 0 is plain search (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--temperature",
-        type=positive_float,
-        default=0.15,
-        help="softmax temperature filter -> PWM (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--reward",
-        choices=("loss", "auroc"),
-        default="loss",
-        help="loss: -(val_loss + lambda K); auroc: val_auroc - lambda K (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--one-strand",
-        action="store_true",
-        help="match filters on one strand only, as BioNAS did (default: both strands)",
-    )
-    parser.add_argument(
-        "--lambda-reg",
-        type=non_negative_float,
-        default=0.0,
-        help="added to K per first-layer filter (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--failure-reward",
-        type=finite_float,
-        default=-10.0,
-        help="reward of a child that failed (default: %(default)s)",
-    )
+    required(parser, "--space", "SPACE.yaml", "model-space YAML")
+    required(parser, "--train-result", "DIR/train.json", "written by train-child")
+    required(parser, "--priors", "priors.meme", "prior motifs (MEME)")
+    required(parser, "--out", "DIR/metrics.json", "output")
+    option(parser, "--lambda", non_negative_float, 0.0, "weight of K in the reward; 0 is plain search",
+           dest="lam")
+    option(parser, "--temperature", positive_float, 0.15, "softmax temperature filter -> PWM")
+    option(parser, "--reward", str, "loss",
+           "loss: -(val_loss + lambda K); auroc: val_auroc - lambda K", choices=("loss", "auroc"))
+    parser.add_argument("--one-strand", action="store_true",
+                        help="match filters on one strand only, as BioNAS did (default: both strands)")
+    option(parser, "--lambda-reg", non_negative_float, 0.0, "added to K per first-layer filter")
+    option(parser, "--failure-reward", finite_float, -10.0, "reward of a child that failed")
 
 
 def run(args: argparse.Namespace) -> int:

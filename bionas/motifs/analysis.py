@@ -224,20 +224,39 @@ def write_tsv(path: Path, df: pd.DataFrame) -> None:
     write_text(path, df.to_csv(sep="\t", index=False, na_rep="NA", lineterminator="\n"))
 
 
-def load_model(path: Path):
-    """A saved Keras model (not compiled); InputError naming the file when it cannot be read."""
+def load_model(path: Path, test: Any = None, test_path: str | Path | None = None):
+    """A saved Keras model (not compiled); InputError naming the file when it cannot be read,
+    or naming ``test_path`` when the model does not read the windows of ``test`` (Tensors)."""
     import keras
 
     if not path.is_file():
         raise InputError("model file not found; run `bionas evaluate` to write it", path)
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise InputError(
             f"cannot load the model ({type(err).__name__}: {err}); delete it and rerun "
             "`bionas evaluate`",
             path,
         ) from None
+    if test is not None and tuple(model.input_shape[1:]) != tuple(test.X.shape[1:]):
+        raise InputError(
+            f"the model reads inputs of shape {tuple(model.input_shape[1:])}, the test tensors "
+            f"hold {tuple(test.X.shape[1:])}",
+            test_path,
+            key="X",
+        )
+    return model
+
+
+def positive_windows(test: Any, test_path: str | Path) -> np.ndarray:
+    """The windows of ``test`` (Tensors) positive for any task; InputError when there is none."""
+    positives = test.X[(test.y == 1).any(axis=1)]
+    if positives.shape[0] == 0:
+        raise InputError(
+            "the test split has no positive window to compute activation PWMs", test_path, key="y"
+        )
+    return positives
 
 
 def load_targets(source: str, tax_group: str) -> list[Any]:
