@@ -7,13 +7,16 @@ by the gold standard (:func:`bionas.search.replay.gold_standard`, median over
 replicates; 1 = best):
 
 - final: the controller's ``most_likely`` architecture at the end;
-- best seen: the architecture with the best single reward observed (what
-  ``select_architecture`` keeps by default).
+- best seen: the architecture with the best single reward observed;
+- kept: what the workflow's final stage keeps from the search with the
+  ``--top-k``/``--replicates``/``--choose`` of the ``final`` block
+  (:func:`bionas.search.replay.final_choice`; the defaults are the config's,
+  where it is the best seen).
 
 Per cell it prints the median and mean rank and the share in the gold top 5
-of both, and ``d vs rnd``: the final's median rank minus random search's
-best-seen median rank in the same cell with a bootstrap 95% interval
-(negative: better than random search's best seen).
+of each, and the kept choice's median rank minus random search's best-seen
+median rank in the same cell with a bootstrap 95% interval (negative: better
+than random search's best seen).
 
 A controller is a name with optional settings, ``evolution:population=10,tournament=3``;
 with ``--tsv`` every search's ranks are written to a table.
@@ -48,7 +51,13 @@ import pandas as pd
 from replay import DEFAULT_SPACE, DEFAULT_TABLE, ROOT, synthetic_table
 
 from bionas.records.space import load_space
-from bionas.search.replay import ResultsTable, gold_standard, read_table, replay_search
+from bionas.search.replay import (
+    FinalSettings,
+    ResultsTable,
+    gold_standard,
+    read_table,
+    replay_search,
+)
 from bionas.search.strategies import get_controller
 
 BUDGETS = (25, 50, 100)
@@ -83,19 +92,28 @@ def parse_seeds(text: str) -> range:
 
 
 def run_cell(
-    table: ResultsTable, gold: pd.DataFrame, spec: str, lam: float, budget: int, seeds: range
+    table: ResultsTable,
+    gold: pd.DataFrame,
+    spec: str,
+    lam: float,
+    budget: int,
+    seeds: range,
+    final: FinalSettings,
 ) -> pd.DataFrame:
-    """One search per seed; the gold reward ranks of each search's final and best seen."""
+    """One search per seed; the gold reward ranks of each search's final, best seen and kept choice."""
     name, settings = parse_controller(spec)
     ctrl = get_controller(name, table.space, **settings)
     worst = len(gold) + 1  # an architecture missing from the table ranks below all
+
+    def rank(arch):
+        return int(gold.at[arch, "rank_reward"]) if arch in gold.index else worst
+
     rows = []
     for seed in seeds:
-        res = replay_search(table, ctrl, budget, lam, seed)
+        res = replay_search(table, ctrl, budget, lam, seed, final=final)
         rows.append({
             "controller": spec, "lambda": lam, "budget": budget, "seed": seed,
-            "final": int(gold.at[res.final, "rank_reward"]) if res.final in gold.index else worst,
-            "best_seen": int(gold.at[res.best_seen, "rank_reward"]),
+            "final": rank(res.final), "best_seen": rank(res.best_seen), "kept": rank(res.chosen),
             "distinct": len(set(res.proposals)),
         })
     return pd.DataFrame(rows)
@@ -116,21 +134,22 @@ def summarise(results: pd.DataFrame) -> str:
     lines = [
         f"{'controller':<32} {'lambda':>6} {'budget':>6} | {'final: med':>10} {'mean':>6} "
         f"{'top5':>5} | {'best seen: med':>14} {'mean':>6} {'top5':>5} | "
-        f"{'d vs rnd (95% CI)':>20} | {'distinct':>8}"
+        f"{'kept: med':>9} {'top5':>5} | {'kept - rnd seen (95% CI)':>24} | {'distinct':>8}"
     ]
     for (spec, lam, budget), cell in results.groupby(["controller", "lambda", "budget"], sort=False):
-        final, seen = cell["final"].to_numpy(), cell["best_seen"].to_numpy()
+        final, seen, kept = (cell[c].to_numpy() for c in ("final", "best_seen", "kept"))
         ref = results[(results["controller"] == "random") & (results["lambda"] == lam)
                       & (results["budget"] == budget)]["best_seen"].to_numpy()
         if len(ref):
-            d, lo, hi = median_difference(final, ref, rng)
+            d, lo, hi = median_difference(kept, ref, rng)
             vs = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
         else:
             vs = "-"
         lines.append(
             f"{spec:<32} {lam:>6g} {budget:>6} | {np.median(final):>10.1f} {final.mean():>6.1f} "
             f"{np.mean(final <= TOP):>5.0%} | {np.median(seen):>14.1f} {seen.mean():>6.1f} "
-            f"{np.mean(seen <= TOP):>5.0%} | {vs:>20} | {cell['distinct'].mean():>8.1f}"
+            f"{np.mean(seen <= TOP):>5.0%} | {np.median(kept):>9.1f} {np.mean(kept <= TOP):>5.0%} | "
+            f"{vs:>24} | {cell['distinct'].mean():>8.1f}"
         )
     return "\n".join(lines)
 
@@ -150,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated children per search (default 25,50,100)")
     parser.add_argument("--controllers", nargs="+", default=list(CONTROLLERS),
                         help="name[:key=value,...] (default: random rl evolution)")
+    parser.add_argument("--top-k", type=int, default=1, help="final.top_k of the kept choice (default 1)")
+    parser.add_argument("--replicates", type=int, default=3,
+                        help="final.replicates of the kept choice (default 3)")
+    parser.add_argument("--choose", choices=("replicate", "median"), default="replicate",
+                        help="final.choose of the kept choice (default replicate)")
     parser.add_argument("--tsv", help="write every search's ranks here")
     args = parser.parse_args(argv)
     if args.table and args.synthetic:
@@ -164,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path = Path(args.table) if args.table else DEFAULT_TABLE
         table = read_table(path, space)
+    final = FinalSettings(top_k=args.top_k, replicates=args.replicates, choose=args.choose)
     lambdas = [float(x) for x in args.lambdas.split(",")]
     budgets = [int(x) for x in args.budgets.split(",")]
     source = f"synthetic table over {space_path}" if args.synthetic else str(path)
@@ -176,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.controllers:
             t0 = time.perf_counter()
             for budget in budgets:
-                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds))
+                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds, final))
             print(f"  {spec} at lambda {lam:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     results = pd.concat(frames, ignore_index=True)
     if args.tsv:

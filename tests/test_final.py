@@ -167,3 +167,45 @@ def test_metrics_of_another_training_are_refused(trained):
     assert err.value.key == "id" and Path(err.value.path) == metrics[2]
     with pytest.raises(InputError, match="2 metrics files for 3 train results"):
         evaluate_replicates(results, tmp / "test.npz", metric_paths=metrics[:2], space=space)
+
+
+def test_median_choice_takes_the_candidate_not_the_lucky_replicate(trained):
+    tmp, space, results = trained
+    # A's replicates: -0.40 and -0.22 (median -0.31); B's one: -0.30. The single best
+    # replicate is A's second; by the median over replicates B is the better candidate.
+    metrics = [_metrics(r, k) for r, k in zip(results, [0.10, 0.02, 0.05], strict=True)]
+    lucky = evaluate_replicates(results, tmp / "test.npz", metric_paths=metrics, space=space)
+    assert lucky.chosen == 1
+    robust = evaluate_replicates(
+        results, tmp / "test.npz", metric_paths=metrics, space=space, choose="median"
+    )
+    assert robust.chosen == 2 and (robust.candidate, robust.replicate) == (1, 0)
+    # Within the chosen candidate the best replicate is kept.
+    metrics = [_metrics(r, k) for r, k in zip(results, [0.10, 0.02, 0.20], strict=True)]
+    got = evaluate_replicates(results, tmp / "test.npz", metric_paths=metrics, space=space, choose="median")
+    assert got.chosen == 1
+
+
+def test_a_failed_replicate_counts_against_its_candidate_by_median(trained):
+    tmp, space, results = trained
+    # A: one failed replicate (-10) and one at -0.21 (median -5.1); B: -0.30.
+    metrics = [
+        _metrics(results[0], 0.0, status="failed"),
+        _metrics(results[1], 0.01),
+        _metrics(results[2], 0.05),
+    ]
+    got = evaluate_replicates(results, tmp / "test.npz", metric_paths=metrics, space=space, choose="median")
+    assert got.chosen == 2
+
+
+def test_evaluate_median_needs_metrics(trained, tmp_path, capsys):
+    tmp, _space, results = trained
+    out = tmp_path / "out"
+    code = main([
+        "evaluate", "--space", str(tmp / "space.yaml"), "--results", *map(str, results),
+        "--test", str(tmp / "test.npz"), "--choose", "median",
+        "--out-metrics", str(out / "m.tsv"), "--out-model", str(out / "model.keras"),
+        "--out-predictions", str(out / "p.npz"), "--out-summary", str(out / "s.json"),
+    ])  # fmt: skip
+    assert code == 2 and "--choose median needs --metrics" in capsys.readouterr().err
+    assert not out.exists()

@@ -246,7 +246,7 @@ def test_cli_table_output_and_errors(space_path, table_path, tmp_path, capsys):
     assert main([*argv[:4], str(bad), *argv[5:]]) == 2
     assert "missing column(s) replicate" in capsys.readouterr().err
     assert main([*argv[:6], "random", *argv[7:], "--learning-rate", "0.1"]) == 2
-    assert "takes no settings" in capsys.readouterr().err
+    assert "the random controller has no setting(s) learning_rate" in capsys.readouterr().err
 
 
 def test_every_option_combination_of_the_table_is_used():
@@ -269,3 +269,24 @@ def test_the_benchmark_table_covers_its_space():
     assert set(table.rows) == set(space.architectures())
     assert min(len(r.val_loss) for r in table.rows.values()) >= 2
     assert space.size > 100  # more than the largest budget of the benchmark
+
+
+def test_final_choice_models_the_final_stage(tmp_path):
+    from bionas.search.replay import FinalSettings, final_choice
+
+    x, y, z = ((c, "none", "gmax") for c in ("conv_k4", "conv_k8", "conv_k12"))
+    rows = []
+    # x: one lucky replicate (0.10) among bad ones; y: consistently good; z: bad.
+    for arch, losses in ((x, [0.10, 0.50, 0.50]), (y, [0.20, 0.21, 0.22]), (z, [0.60, 0.61, 0.62])):
+        rows += [{**dict(zip(LAYERS, arch)), "val_loss": v, "knowledge": 0.5, "replicate": r}
+                 for r, v in enumerate(losses)]
+    path = tmp_path / "t.tsv"
+    pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
+    table = read_table(path, SPACE)
+    proposals = [z, x, y]
+    rewards = np.array([-0.6, -0.1, -0.2])
+    args = (table, proposals, rewards, z, 0.0, 3)
+    assert final_choice(*args, FinalSettings()) == x  # top_k 1: the best seen
+    assert final_choice(*args, FinalSettings(select="controller")) == z
+    assert final_choice(*args, FinalSettings(top_k=2, replicates=15, choose="median")) == y
+    assert final_choice(*args, FinalSettings(top_k=2, replicates=15)) == x

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out-architecture", metavar="architecture.json", help="the kept model's architecture"
     )
     parser.add_argument("--threads", type=positive_int, default=1, help="TensorFlow threads")
+    parser.add_argument(
+        "--choose", choices=("replicate", "median"), default="replicate",
+        help="with --metrics: keep the replicate with the highest reward (replicate), or first the "
+        "candidate with the highest median reward over its replicates (median) "
+        "(default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     for flag, given in (("--metrics", args.metrics), ("--out-architecture", args.out_architecture)):
         if given is not None and args.space is None:
             raise InputError(f"{flag} needs --space")
+    if args.choose == "median" and args.metrics is None:
+        raise InputError("--choose median needs --metrics (the replicates' rewards)")
     if args.space is not None:
         space = load_space(args.space)
     result = evaluate_replicates(
@@ -68,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         metric_paths=args.metrics,
         space=space,
+        choose=args.choose,
     )
     chosen_path = Path(args.results[result.chosen])
     record = read_train_result(chosen_path)
@@ -84,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         tasks=result.tasks,
     )
     write_text(args.out_metrics, result.table.to_csv(sep="\t", index=False, na_rep="NA"))
-    summary = final_summary(result, record, "reward" if args.metrics is not None else "val_loss")
+    chosen_by = {"replicate": "reward", "median": "median_reward"}[args.choose]
+    summary = final_summary(result, record, chosen_by if args.metrics is not None else "val_loss")
     write_json(args.out_summary, summary)
     if architecture is not None:
         write_json(args.out_architecture, architecture)

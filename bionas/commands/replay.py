@@ -16,7 +16,6 @@ import time
 
 from bionas.commands.argtypes import non_negative_float, non_negative_int, positive_int
 from bionas.commands.init_controller import add_settings_arguments, settings_from_args
-from bionas.errors import InputError
 from bionas.records.space import load_space
 from bionas.search.replay import read_table, replay
 from bionas.search.strategies import CONTROLLERS
@@ -45,8 +44,6 @@ def _fmt(rank) -> str:
 def run(args: argparse.Namespace) -> int:
     space = load_space(args.space)
     settings = settings_from_args(args)
-    if settings and args.controller != "rl":
-        raise InputError(f"the {args.controller} controller takes no settings ({', '.join(settings)})")
     table = read_table(args.table, space)
     t0 = time.perf_counter()
     result = replay(space, table, args.controller, args.budget, args.lam, args.seed,

@@ -126,3 +126,8 @@ def report_flags(history: Iterable[str], controllers: Iterable[str], truth: Iter
             "truth": list(truth) or None,
         }
     )
+
+
+def evaluate_flags(final: Mapping[str, Any]) -> str:
+    """``bionas evaluate``: how the final stage chooses between its candidates."""
+    return as_flags({"choose": final["choose"]})

@@ -132,6 +132,30 @@ def _scored(
     return scored
 
 
+#: How the final stage chooses between candidates (``final.choose``).
+CHOICES = ("replicate", "median")
+
+
+def candidate_medians(ids: Sequence[str], rewards: Sequence[float]) -> dict[str, float]:
+    """The median reward of each candidate (by architecture id) over its replicates."""
+    by_id: dict[str, list[float]] = {}
+    for i, r in zip(ids, rewards, strict=True):
+        by_id.setdefault(i, []).append(float(r))
+    return {i: float(np.median(v)) for i, v in by_id.items()}
+
+
+def _best_candidate(
+    records: list[dict[str, Any]], scored: list[dict[str, Any]], ok: list[int]
+) -> list[int]:
+    """The successful replicates of the candidate with the highest median reward
+    (ties: the candidate listed first)."""
+    rewards = [m["reward"] if _finite(m["reward"]) else -math.inf for m in scored]
+    medians = candidate_medians([r["id"] for r in records], rewards)
+    order = list(dict.fromkeys(records[i]["id"] for i in ok))
+    best = max(order, key=lambda c: (medians[c], -order.index(c)))
+    return [i for i in ok if records[i]["id"] == best]
+
+
 def evaluate_replicates(
     result_paths: Sequence[str | PathLike],
     test_path: str | PathLike,
@@ -139,13 +163,18 @@ def evaluate_replicates(
     threads: int | None = None,
     metric_paths: Sequence[str | PathLike] | None = None,
     space: ModelSpace | None = None,
+    choose: str = "replicate",
 ) -> FinalEvaluation:
     """Predict the test tensors with every successful replicate and score them.
 
     With ``metric_paths`` (one ``metrics.json`` per result, needs ``space``)
     the model kept is the successful one with the highest reward (then the
     lowest validation loss, then the first); without them, the successful one
-    with the lowest validation loss. Every input is read and checked before
+    with the lowest validation loss. With ``choose="median"`` (needs
+    ``metric_paths``) the candidate architecture is chosen first, by the median
+    reward of its replicates (a failed replicate counts with its failure
+    reward), and its best replicate is kept: one lucky training no longer
+    decides between candidates. Every input is read and checked before
     TensorFlow is imported (configured with ``threads``, when given), so a bad
     file fails fast and quietly.
     """
@@ -179,6 +208,8 @@ def evaluate_replicates(
     if scored is None:
         chosen = min(ok, key=lambda i: (records[i]["val_loss"], i))
     else:
+        if choose == "median":
+            ok = _best_candidate(records, scored, ok)
         chosen = min(ok, key=lambda i: (-scored[i]["reward"], records[i]["val_loss"], i))
     # Candidates in the order their architectures first occur; replicates within each.
     first: dict[str, int] = {}

@@ -248,6 +248,9 @@ class SearchResult:
     best_reward : float
     final : tuple of str
         The controller's most likely architecture at the end.
+    chosen : tuple of str
+        What the workflow's final stage would keep from this search
+        (:func:`final_choice` with the ``final`` settings given).
     proposals : list of tuple of str
         Every proposal, in order.
     rewards : (budget,) float64
@@ -259,6 +262,64 @@ class SearchResult:
     final: tuple[str, ...]
     proposals: list[tuple[str, ...]]
     rewards: np.ndarray
+    chosen: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FinalSettings:
+    """The final stage's choice, as the config's ``final`` block sets it.
+
+    ``select``: ``best_reward`` (the ``top_k`` distinct architectures with the
+    highest rewards, each by its best child) or ``controller`` (the most likely
+    architecture); ``replicates``: trainings of each candidate; ``choose``:
+    ``replicate`` (the candidate of the single best replicate) or ``median``
+    (the candidate with the highest median replicate reward).
+    """
+
+    select: str = "best_reward"
+    top_k: int = 1
+    replicates: int = 3
+    choose: str = "replicate"
+
+
+#: Stream number of the final stage's replicate draws in :func:`derive_rng`.
+FINAL_STREAM = 2
+
+
+def final_choice(
+    table: ResultsTable,
+    proposals: Sequence[tuple[str, ...]],
+    rewards: np.ndarray,
+    most_likely: tuple[str, ...],
+    lam: float,
+    seed: int,
+    final: FinalSettings,
+) -> tuple[str, ...]:
+    """The architecture the workflow's final stage keeps from one replayed search.
+
+    The candidates are chosen as ``select-architecture`` does; with more than
+    one, each gets ``final.replicates`` rewards drawn from the table (a
+    generator derived from ``seed``; the recorded rewards stand in for the
+    final stage's longer trainings) and ``final.choose`` decides as
+    ``bionas evaluate`` does.
+    """
+    if final.select == "controller":
+        return tuple(most_likely)
+    candidates: list[tuple[str, ...]] = []
+    for i in sorted(range(len(rewards)), key=lambda i: (-rewards[i], i)):
+        if proposals[i] not in candidates:
+            candidates.append(proposals[i])
+        if len(candidates) == final.top_k:
+            break
+    if len(candidates) == 1:
+        return candidates[0]
+    rng = derive_rng(seed, 0, FINAL_STREAM)
+    draws = [[table.reward(a, lam, rng) for _ in range(final.replicates)] for a in candidates]
+    if final.choose == "median":
+        scores = [float(np.median(d)) for d in draws]
+    else:
+        scores = [max(d) for d in draws]
+    return candidates[int(np.argmax(scores))]
 
 
 def replay_search(
@@ -268,6 +329,7 @@ def replay_search(
     lam: float,
     seed: int,
     batch: int = 5,
+    final: FinalSettings | None = None,
 ) -> SearchResult:
     """Run ``controller`` for ``budget`` proposals, ``batch`` per update, against ``table``.
 
@@ -291,12 +353,15 @@ def replay_search(
         proposals.extend(archs)
         rewards.extend(got)
     best = int(np.argmax(rewards))
+    most_likely = tuple(controller.most_likely(state))
+    final = FinalSettings() if final is None else final
     return SearchResult(
         best_seen=proposals[best],
         best_reward=float(rewards[best]),
-        final=tuple(controller.most_likely(state)),
+        final=most_likely,
         proposals=proposals,
         rewards=np.asarray(rewards),
+        chosen=final_choice(table, proposals, np.asarray(rewards), most_likely, lam, seed, final),
     )
 
 

@@ -100,9 +100,11 @@ rule evaluate_final:
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        choose=flags.evaluate_flags(config["final"]),
     shell:
         "{BIONAS} evaluate --space {input.space:q} --results {input.results}"
-        " --metrics {input.metrics} --test {input.test}"
+        " --metrics {input.metrics} --test {input.test} {params.choose}"
         " --out-architecture {output.architecture}"
         " --out-metrics {output.metrics} --out-model {output.model}"
         " --out-predictions {output.predictions} --out-summary {output.summary}"
