@@ -115,3 +115,15 @@ def test_split_priors_and_peaks_flags():
 )
 def test_selection_flags(final, expected):
     assert shlex.split(flags.selection_flags(final, "h")) == expected
+
+
+def test_controller_flags_of_every_strategy_parse_back():
+    required = "--space s --out o --controller tpe"
+    search = {**CONFIG["search"], "controller": "tpe"}
+    args = parse("init_controller", flags.controller_flags(search), required)
+    assert args.multivariate is True and args.n_startup == CONFIG["search"]["tpe"]["n_startup"]
+    search["tpe"] = {**search["tpe"], "multivariate": False}
+    assert parse("init_controller", flags.controller_flags(search), required).multivariate is False
+    search = {**CONFIG["search"], "controller": "evolution"}
+    args = parse("init_controller", flags.controller_flags(search), required)
+    assert (args.population, args.tournament, args.mutations) == (15, 3, 2)

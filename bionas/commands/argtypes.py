@@ -62,6 +62,16 @@ def number(
     return parse
 
 
+def boolean(text: str) -> bool:
+    """``true``/``false`` (also ``yes``/``no``, ``1``/``0``), any case."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(
+        text.strip().lower()
+    )
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 positive_int = integer(1)
 non_negative_int = integer(0)
 finite_float = number()

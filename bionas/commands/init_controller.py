@@ -10,7 +10,7 @@ import argparse
 import logging
 from typing import Any
 
-from bionas.commands.argtypes import non_negative_int
+from bionas.commands.argtypes import boolean, non_negative_int
 from bionas.records.space import load_space
 from bionas.search.strategies import CONTROLLERS, controller_class, get_controller
 
@@ -34,7 +34,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("controller settings (stored in the state)")
     for key, owners in _settings().items():
         default = owners[0][1].default
-        kind = type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else str
+        if isinstance(default, bool):
+            kind = boolean
+        elif isinstance(default, (int, float)):
+            kind = type(default)
+        else:
+            kind = str
         help_text = "; ".join(f"{name}: {s.help}, {s.expected} (default {s.default})" for name, s in owners)
         group.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, default=None, help=help_text)
 

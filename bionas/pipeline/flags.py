@@ -82,7 +82,10 @@ def scoring_flags(search: Mapping[str, Any]) -> str:
 def controller_flags(search: Mapping[str, Any]) -> str:
     """``bionas init-controller`` settings: the block of the chosen controller (``search.rl``)."""
     block = search.get(search["controller"])
-    return as_flags(dict(sorted(block.items()))) if isinstance(block, Mapping) else ""
+    if not isinstance(block, Mapping):
+        return ""
+    # a boolean setting is a value (--multivariate false), not a switch
+    return as_flags({k: str(v).lower() if isinstance(v, bool) else v for k, v in sorted(block.items())})
 
 
 def simulate_flags(simulate: Mapping[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Search strategies behind one interface (:class:`Controller`).
 
 ``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``evolution`` (regularized
-evolution, :mod:`bionas.search.strategies.evolution`), ``random`` and ``grid``.
+evolution, :mod:`bionas.search.strategies.evolution`), ``tpe`` (Optuna's TPE,
+:mod:`bionas.search.strategies.tpe`), ``random`` and ``grid``.
 A controller proposes architectures and learns from rewards; its whole
 knowledge is a :class:`ControllerState` that is saved to a directory after
 every update. Importing this package does not import TensorFlow.
@@ -30,6 +31,7 @@ CONTROLLERS: dict[str, str] = {
     "random": "bionas.search.strategies.random_search:RandomController",
     "grid": "bionas.search.strategies.grid:GridController",
     "evolution": "bionas.search.strategies.evolution:EvolutionController",
+    "tpe": "bionas.search.strategies.tpe:TPEController",
 }
 
 __all__ = [
@@ -60,7 +62,7 @@ def get_controller(name: str, space: ModelSpace, **settings: Any) -> Controller:
 
     Parameters
     ----------
-    name : {"rl", "random", "grid", "evolution"}
+    name : {"rl", "random", "grid", "evolution", "tpe"}
     space : ModelSpace
     **settings
         Controller settings (see each class's ``SETTINGS``); ``random`` and
