@@ -222,3 +222,31 @@ def test_train_a_found_architecture_without_searching(finished, tmp_path):
     bad = snakemake(workdir, config, "--cores", "2", "--dry-run", target)
     assert bad.returncode != 0 and "[final.architecture]: cannot read" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
+    """Each strategy drives the tiny search through Snakemake (one run name each, the
+    data shared); the evolution run goes on to a final model chosen by median reward."""
+    workdir = tmp_path / "work"
+    for controller in ("evolution", "tpe", "random", "grid"):
+        config = load_case("tiny")
+        config["run"] = controller
+        config["search"]["controller"] = controller
+        config["search"]["evolution"] = {"population": 2, "tournament": 2}
+        config["search"]["tpe"] = {"n_startup": 1}
+        config["final"]["choose"] = "median"
+        last = f"results/tiny/{controller}/search/step_{STEPS:03d}/history.tsv"
+        targets = [last]
+        if controller == "evolution":
+            targets.append(f"results/tiny/{controller}/final/summary.json")
+        proc = snakemake(workdir, config, "--cores", "2", *targets)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        history = pd.read_csv(workdir / last, sep="\t")
+        assert len(history) == STEPS * CHILDREN and set(history["status"]) == {"ok"}
+        archs = history[["conv1", "pool", "reduce"]].apply(tuple, axis=1)
+        if controller in ("evolution", "tpe", "grid"):  # no repeats while the space lasts
+            assert archs.is_unique, history
+        state = json.loads((workdir / f"results/tiny/{controller}/controller/step_002/state.json").read_text())
+        assert state["controller"] == controller and state["n_seen"] == STEPS * CHILDREN
+    summary = json.loads((workdir / "results/tiny/evolution/final/summary.json").read_text())
+    assert summary["chosen_by"] == "median_reward"
