@@ -49,6 +49,20 @@ class Setting:
     help: str = ""
 
 
+def is_result_list(value: Any, counts: Sequence[int]) -> bool:
+    """Whether ``value`` is a JSON list of ``[option indices of every layer, finite reward]``,
+    the form in which strategies keep the results they learnt from in ``extra``."""
+    return isinstance(value, list) and all(
+        isinstance(item, list)
+        and len(item) == 2
+        and isinstance(item[0], list)
+        and len(item[0]) == len(counts)
+        and all(type(i) is int and 0 <= i < k for i, k in zip(item[0], counts))
+        and finite_number(item[1])
+        for item in value
+    )
+
+
 def positive_int(v: Any) -> bool:
     return _is_int(v) and v >= 1
 

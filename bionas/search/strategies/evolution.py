@@ -40,7 +40,7 @@ from bionas.search.strategies.base import (
     ControllerState,
     Setting,
     derive_rng,
-    finite_number,
+    is_result_list,
     positive_int,
 )
 
@@ -203,15 +203,7 @@ class EvolutionController(Controller):
     def _check_loaded(self, state: ControllerState, path: Path) -> None:
         history = state.extra.get("history")
         counts = self.space.option_counts
-        if not isinstance(history, list) or not all(
-            isinstance(item, list)
-            and len(item) == 2
-            and isinstance(item[0], list)
-            and len(item[0]) == len(counts)
-            and all(type(i) is int and 0 <= i < k for i, k in zip(item[0], counts))
-            and finite_number(item[1])
-            for item in history
-        ):
+        if not is_result_list(history, counts):
             raise InputError(
                 "'history' must be a list of [option indices of every layer, finite reward]; "
                 f"delete {path.parent} and rerun the stage that wrote it",

@@ -67,6 +67,7 @@ from bionas.search.strategies.base import (
     Controller,
     Setting,
     derive_rng,
+    is_result_list,
     non_negative_number,
     positive_int,
     positive_number,
@@ -356,15 +357,7 @@ class RLController(Controller):
             raise InputError(f"baseline and reward_var must both be set or unset; {hint}", path)
         seen = state.extra.get("seen", [])
         counts = self.space.option_counts
-        if not isinstance(seen, list) or not all(
-            isinstance(item, list)
-            and len(item) == 2
-            and isinstance(item[0], list)
-            and len(item[0]) == len(counts)
-            and all(type(i) is int and 0 <= i < k for i, k in zip(item[0], counts))
-            and finite_number(item[1])
-            for item in seen
-        ):
+        if not is_result_list(seen, counts):
             raise InputError(
                 "'seen' must be a list of [option indices of every layer, finite reward]; " + hint,
                 path,
