@@ -38,6 +38,38 @@ def test_read_narrowpeak_uses_summit_column(tiny):
     assert p.summit.tolist() == [200, 1600, 260, 600, 1145]
 
 
+def test_gzip_and_bgzip_peaks_read_like_plain_ones(tiny, tmp_path):
+    import gzip
+
+    plain = read_peaks(tiny["narrowpeak"], "b")
+    data = tiny["narrowpeak"].read_bytes()
+    half = len(data) // 2
+    gz = tmp_path / "p.narrowPeak.gz"
+    gz.write_bytes(gzip.compress(data))
+    # bgzip writes a series of gzip members; a file of two members stands for it
+    bgz = tmp_path / "p.bgz.narrowPeak.gz"
+    bgz.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    for path in (gz, bgz):
+        got = read_peaks(path, "b")
+        assert got.summit.tolist() == plain.summit.tolist()
+        assert got.line.tolist() == plain.line.tolist()
+    cut = tmp_path / "cut.bed.gz"
+    cut.write_bytes(gzip.compress(data)[:-12])
+    with pytest.raises(InputError, match="damaged gzip file") as err:
+        read_peaks(cut, "b")
+    assert str(cut) in str(err.value)
+
+
+def test_bed12_and_broadpeak_are_centred_on_the_midpoint(tmp_path):
+    path = tmp_path / "p.bed"
+    path.write_text(
+        "chr1\t100\t200\tx\t0\t+\t100\t200\t0\t2\t10,10\t0,90\n"  # BED12: col 10 = 2 blocks
+        "chr1\t300\t400\tx\t0\t.\t5.0\t-1\t-1\n"  # broadPeak: 9 columns
+        "chr1\t500\t600\tx\t0\t.\t5.0\t-1\t-1\t10\n"  # narrowPeak: summit offset 10
+    )
+    assert read_peaks(path, "t").summit.tolist() == [150, 350, 510]
+
+
 def test_read_bed3_and_space_separated(tmp_path):
     path = tmp_path / "p.bed"
     path.write_text("chr1 10 20\nchr1\t30\t50\n")

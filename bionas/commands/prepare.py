@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="TASK=PATH",
-        help="one peak file (BED3, BED6 or narrowPeak) per task",
+        help="one peak file (BED3, BED6, narrowPeak, broadPeak or BED12; plain or gzip) per task",
     )
     parser.add_argument(
         "--window", type=int, default=200, help="window width in bp (default: %(default)s)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,11 +70,13 @@ class TaskWindows:
 
 
 def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
-    """Read one peak file (BED3, BED6 or narrowPeak) and check every line.
+    """Read one peak file (BED3, BED6, narrowPeak, broadPeak or BED12) and check every line.
 
-    ``track``, ``browser`` and ``#`` lines and blank lines are skipped. A
-    narrowPeak summit (column 10, offset from the start; -1 = none) must lie
-    inside its peak; without one the midpoint is used.
+    The file may be plain text or gzip/bgzip-compressed (as ENCODE ships
+    ``.bed.gz``). ``track``, ``browser`` and ``#`` lines and blank lines are
+    skipped. A narrowPeak summit (column 10 of a 10-column line, offset from
+    the start; -1 = none) must lie inside its peak; every other line (BED12's
+    column 10 is a block count) is centred on its midpoint.
 
     Raises
     ------
@@ -83,8 +87,17 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"peak file of task {task!r} not found", path=path)
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError(
+                f"damaged gzip file ({err}); compress the peaks again or give them uncompressed",
+                path=path,
+            ) from None
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(
             f"not a text peak file: {err.reason} at byte {err.start}", path=path
@@ -108,7 +121,7 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
                 f"start must be below end, found start={start} end={end}", path=path, line=number
             )
         summit = (start + end) // 2
-        if len(fields) >= 10 and fields[9].strip() not in ("-1", "", "."):
+        if len(fields) == 10 and fields[9].strip() not in ("-1", "", "."):
             if not _INTEGER.fullmatch(fields[9].strip()):
                 raise InputError(
                     f"narrowPeak summit (column 10) must be an integer offset, found {clipped(fields[9])}",
