@@ -12,7 +12,7 @@ import pytest
 from bionas.cli import main
 from bionas.errors import InputError
 from bionas.records.space import parse_space
-from bionas.search.replay import gold_standard, read_table, replay, replay_search
+from bionas.search.replay import FinalSettings, gold_standard, read_table, replay, replay_search
 from bionas.search.strategies import get_controller
 
 SPACE_OBJ = {
@@ -142,7 +142,13 @@ def test_replay_is_deterministic_and_repeats_use_seed_plus_r(table_path):
     rep = a["repeats"][0]
     assert set(rep["final"]) == {"layers", "rank_reward", "rank_loss", "rank_knowledge"}
     assert rep["final"] == rep["best_seen"]  # random: final is the best seen
+    assert rep["kept"] == rep["best_seen"]  # the default final stage keeps the best seen
     assert list(rep["final"]["layers"]) == list(LAYERS)
+    robust = replay(SPACE, table, "random", 20, 0.5, seed=3, repeats=2,
+                    final=FinalSettings(top_k=3, replicates=3, choose="median"))
+    assert robust == replay(SPACE, table, "random", 20, 0.5, seed=3, repeats=2,
+                            final=FinalSettings(top_k=3, replicates=3, choose="median"))
+    assert [r["best_seen"] for r in robust["repeats"]] == [r["best_seen"] for r in a["repeats"]]
 
 
 def test_replay_draws_replicates_and_recomputes_the_reward(tmp_path):

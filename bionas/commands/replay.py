@@ -17,7 +17,7 @@ import time
 from bionas.commands.argtypes import non_negative_float, non_negative_int, positive_int
 from bionas.commands.init_controller import add_settings_arguments, settings_from_args
 from bionas.records.space import load_space
-from bionas.search.replay import read_table, replay
+from bionas.search.replay import FinalSettings, read_table, replay
 from bionas.search.strategies import CONTROLLERS
 
 
@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=1, help="searches, seeds seed..seed+R-1 (default 1)")
     parser.add_argument("--batch", type=positive_int, default=5, help="children per controller update (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    final = parser.add_argument_group("the final stage, as the config's final block sets it (what is kept)")
+    final.add_argument("--select", choices=("best_reward", "controller"), default="best_reward",
+                       help="final.select (default best_reward)")
+    final.add_argument("--top-k", type=positive_int, default=1, help="final.top_k (default 1)")
+    final.add_argument("--replicates", type=positive_int, default=3, help="final.replicates (default 3)")
+    final.add_argument("--choose", choices=("replicate", "median"), default="replicate",
+                       help="final.choose (default replicate)")
     add_settings_arguments(parser)
 
 
@@ -46,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     table = read_table(args.table, space)
     t0 = time.perf_counter()
+    final = FinalSettings(args.select, args.top_k, args.replicates, args.choose)
     result = replay(space, table, args.controller, args.budget, args.lam, args.seed,
-                    repeats=args.repeats, batch=args.batch, settings=settings)
+                    repeats=args.repeats, batch=args.batch, settings=settings, final=final)
     seconds = time.perf_counter() - t0
     if args.json:
         json.dump(result, sys.stdout)
@@ -57,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"replay: {args.controller}, lambda {args.lam}, budget {args.budget}, batch {args.batch}; "
           f"{n_archs} architectures in the table, {space.size} in the space; {seconds:.1f} s")
     print("ranks are gold-standard ranks by median over replicates (1 = best): reward / loss / knowledge")
-    print(f"{'seed':>6}  {'best seen':>17}  {'final':>17}  final architecture")
+    print("final: the strategy's most likely architecture; kept: what the final stage keeps")
+    print(f"{'seed':>6}  {'best seen':>17}  {'final':>17}  {'kept':>17}  kept architecture")
     for rep in result["repeats"]:
-        b, f = rep["best_seen"], rep["final"]
-        ranks = [" / ".join(_fmt(x[k]) for k in ("rank_reward", "rank_loss", "rank_knowledge")) for x in (b, f)]
-        arch = ", ".join(f"{k}={v}" for k, v in f["layers"].items())
-        print(f"{rep['seed']:>6}  {ranks[0]:>17}  {ranks[1]:>17}  {arch}")
+        ranks = [" / ".join(_fmt(x[k]) for k in ("rank_reward", "rank_loss", "rank_knowledge"))
+                 for x in (rep["best_seen"], rep["final"], rep["kept"])]
+        arch = ", ".join(f"{k}={v}" for k, v in rep["kept"]["layers"].items())
+        print(f"{rep['seed']:>6}  {ranks[0]:>17}  {ranks[1]:>17}  {ranks[2]:>17}  {arch}")
     return 0

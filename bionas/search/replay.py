@@ -382,6 +382,7 @@ def replay(
     repeats: int = 1,
     batch: int = 5,
     settings: Mapping[str, Any] | None = None,
+    final: FinalSettings | None = None,
 ) -> dict[str, Any]:
     """Replay ``repeats`` searches (repeat r seeded ``seed + r``) and rank their results.
 
@@ -390,19 +391,22 @@ def replay(
     dict
         ``{"controller", "lambda", "budget", "space_size", "repeats": [{"seed",
         "best_seen": {"layers": {layer: option}, "rank_reward", "rank_loss",
-        "rank_knowledge"}, "final": {...}}, ...]}``; a rank is None for an
-        architecture that is not in the table.
+        "rank_knowledge"}, "final": {...}, "kept": {...}}, ...]}``: ``final`` is
+        the strategy's most likely architecture, ``kept`` what the workflow's
+        final stage keeps with ``final`` (:func:`final_choice`); a rank is None
+        for an architecture that is not in the table.
     """
     ctrl = get_controller(controller, space, **dict(settings or {}))
     gold = gold_standard(table, lam)
     out_repeats = []
     for r in range(repeats):
-        result = replay_search(table, ctrl, budget, lam, seed + r, batch)
+        result = replay_search(table, ctrl, budget, lam, seed + r, batch, final)
         out_repeats.append(
             {
                 "seed": seed + r,
                 "best_seen": _ranks(space, gold, result.best_seen),
                 "final": _ranks(space, gold, result.final),
+                "kept": _ranks(space, gold, result.chosen),
             }
         )
     return {
