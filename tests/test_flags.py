@@ -88,7 +88,7 @@ def test_scoring_flags():
 
 def test_controller_flags_only_for_the_chosen_controller():
     required = "--space s --out o --controller rl"
-    args = parse("init_controller", flags.controller_flags(CONFIG["search"]), required)
+    args = parse("init_controller", flags.controller_flags({**CONFIG["search"], "controller": "rl"}), required)
     assert args.learning_rate == 0.01
     assert flags.controller_flags({**CONFIG["search"], "controller": "random"}) == ""
 
@@ -127,3 +127,11 @@ def test_controller_flags_of_every_strategy_parse_back():
     search = {**CONFIG["search"], "controller": "evolution"}
     args = parse("init_controller", flags.controller_flags(search), required)
     assert (args.population, args.tournament, args.mutations) == (15, 3, 2)
+
+
+def test_predict_flags_parse_back():
+    required = "--model m --genome g --out o"
+    args = parse("predict", flags.predict_flags({"tile": "chr1:0-300", "step": 50}, ["a b"]), required)
+    assert (args.tile, args.step, args.tasks, args.regions) == ("chr1:0-300", 50, ["a b"], None)
+    args = parse("predict", flags.predict_flags({"regions": "r 1.bed", "step": 50}, ["t"]), required)
+    assert (args.regions, args.tile) == ("r 1.bed", None)

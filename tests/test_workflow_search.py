@@ -250,3 +250,11 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
         assert state["controller"] == controller and state["n_seen"] == STEPS * CHILDREN
     summary = json.loads((workdir / "results/tiny/evolution/final/summary.json").read_text())
     assert summary["chosen_by"] == "median_reward"
+
+
+def test_the_final_model_scores_the_configured_range(finished):
+    """datasets.tiny.predict tiles chr1:0-3000 every 500 bp with the final model."""
+    got = pd.read_csv(finished / RUN / "predict/predictions.tsv", sep="\t")
+    assert list(got.columns) == ["chrom", "start", "end", "region", "bound"]
+    assert got["start"].tolist() == list(range(0, 3000 - 100 + 1, 500))
+    assert ((got["bound"] >= 0) & (got["bound"] <= 1)).all()

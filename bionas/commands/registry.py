@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the final model's filters as PWMs against JASPAR, prior recovery, negative control",
     ),
     "report": ("report", "one self-contained HTML page about a finished run"),
+    "predict": ("predict", "score new regions or a tiled range with a found model"),
 }
 
 

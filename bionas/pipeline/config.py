@@ -175,6 +175,13 @@ def _check_datasets(config: Mapping[str, Any], source: str | PathLike) -> None:
                         source,
                         key=f"{key}.{k}",
                     )
+        predict = ds.get("predict")
+        if predict is not None and ("regions" in predict) == ("tile" in predict):
+            raise InputError(
+                "give exactly one of 'regions' (a BED file) or 'tile' (CHROM:START-END)",
+                source,
+                key=f"{key}.predict",
+            )
         split = ds["split"]
         seen: dict[str, str] = {}
         for part in ("train", "val", "test"):

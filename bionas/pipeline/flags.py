@@ -134,3 +134,10 @@ def report_flags(history: Iterable[str], controllers: Iterable[str], truth: Iter
 def evaluate_flags(final: Mapping[str, Any]) -> str:
     """``bionas evaluate``: how the final stage chooses between its candidates."""
     return as_flags({"choose": final["choose"]})
+
+
+def predict_flags(predict: Mapping[str, Any], tasks: Iterable[str]) -> str:
+    """``bionas predict``: the regions file or the tiled range, and the task names."""
+    where = {"regions": predict["regions"]} if "regions" in predict else {
+        "tile": predict["tile"], "step": predict["step"]}
+    return as_flags({**where, "tasks": list(tasks)})

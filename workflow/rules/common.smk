@@ -108,6 +108,8 @@ def get_all_targets():
             targets += get_search_targets(name)
         targets += get_final_targets(name)
         targets += get_report_targets(name)
+        if "predict" in config["datasets"][name]:
+            targets.append(f"results/{name}/{config['run']}/predict/predictions.tsv")
     return targets
 
 

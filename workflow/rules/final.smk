@@ -109,3 +109,29 @@ rule evaluate_final:
         " --out-metrics {output.metrics} --out-model {output.model}"
         " --out-predictions {output.predictions} --out-summary {output.summary}"
         " --threads {threads} > {log} 2>&1"
+
+
+rule predict_regions:
+    input:
+        model=rules.evaluate_final.output.model,
+        genome=get_genome,
+        regions=lambda wc: (
+            [dataset(wc)["predict"]["regions"]]
+            if "regions" in dataset(wc)["predict"]
+            else []
+        ),
+    output:
+        predictions="results/{dataset}/{run}/predict/predictions.tsv",
+    log:
+        "logs/predict_regions/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/predict_regions/{dataset}/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        args=lambda wc: flags.predict_flags(dataset(wc)["predict"], get_peaks(wc)),
+    shell:
+        "{BIONAS} predict --model {input.model} --genome {input.genome:q} {params.args}"
+        " --threads {threads} --out {output.predictions} 2> {log}"
