@@ -51,6 +51,10 @@ class InputError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (what a cluster scheduler or ``kill`` sends first): stop like on Ctrl-C."""
+
+
 def shown(value: object, limit: int = 60) -> str:
     """``repr(value)`` for an error message, cut to about ``limit`` characters.
 

@@ -20,6 +20,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import zipfile
@@ -58,6 +59,44 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Temporary paths for several outputs that are committed as one set: all or none.
+
+    On success every temporary is renamed to its path with SIGINT and SIGTERM
+    held back (they arrive once the set is complete); on an exception, a
+    signal included, every temporary is removed and no path is touched.
+    """
+    with contextlib.ExitStack() as stack:
+        temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
+        yield temps
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            for tmp, path in zip(temps, paths, strict=True):
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _temporary(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file beside ``path``, removed on exit unless it was renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temps(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=temp_prefix(path), suffix="".join(path.suffixes) or ".tmp", dir=path.parent
+    )
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        if Path(tmp).exists():
+            Path(tmp).unlink()
 
 
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"

@@ -10,6 +10,7 @@ import numpy as np
 
 from bionas.data.encode import encode_windows
 from bionas.data.genome import Genome
+from bionas.io import atomic_paths
 from bionas.records.tensors import write_tensors
 from bionas.records.windows import SPLITS, read_windows
 
@@ -33,14 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
-    with Genome(args.genome) as genome:
+    paths = [out_dir / f"{split}.npz" for split in SPLITS]
+    # the three splits are one set: an interrupted run leaves none of them new
+    with Genome(args.genome) as genome, atomic_paths(paths) as temps:
         windows = read_windows(args.windows, sizes=genome.sizes)
         tasks = np.array(windows.tasks, dtype=str)
-        for split in SPLITS:
+        for split, path, tmp in zip(SPLITS, paths, temps, strict=True):
             enc = encode_windows(
                 genome, windows, split, revcomp=args.revcomp_train and split == "train"
             )
-            path = out_dir / f"{split}.npz"
-            write_tensors(path, enc.X, enc.y, tasks, enc.regions, enc.kind)
-            log.info("wrote %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
+            write_tensors(tmp, enc.X, enc.y, tasks, enc.regions, enc.kind)
+            log.info("encoded %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
     return 0

@@ -13,10 +13,11 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 
 from bionas import __version__
-from bionas.errors import InputError
+from bionas.errors import InputError, Terminated
 
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -70,7 +71,9 @@ def command_name(argv: list[str]) -> str | None:
 def run_command(argv: list[str] | None) -> int:
     """Parse ``argv`` (global options, a subcommand and its flags) and run it in this process.
 
-    Returns the exit status: 0 ok, 2 bad input, 130 interrupted.
+    Returns the exit status: 0 ok, 2 bad input, 130 interrupted (SIGINT), 143
+    terminated (SIGTERM). Either signal ends the command with one line on
+    stderr; outputs are written atomically, so none is left half-written.
     """
     # TensorFlow's C++ start-up chatter (oneDNN notes, graph attribute warnings)
     # is noise in every job log; real errors still surface as Python exceptions.
@@ -97,11 +100,31 @@ def run_command(argv: list[str] | None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    previous = _on_sigterm(_terminate)
     try:
         return int(module.run(args) or 0)
     except InputError as err:
         print(f"bionas {name}: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"bionas {name}: interrupted (SIGTERM); no output was left half-written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print(f"bionas {name}: interrupted", file=sys.stderr)
+        print(f"bionas {name}: interrupted; no output was left half-written", file=sys.stderr)
         return 130
+    finally:
+        _on_sigterm(previous)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def _on_sigterm(handler):
+    """Install ``handler`` for SIGTERM and return the one before (None off the main thread)."""
+    if handler is None:
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None

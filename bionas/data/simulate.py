@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.io import atomic_open
+from bionas.io import atomic_open, atomic_paths
 
 if TYPE_CHECKING:  # simulate reads .id, .name and .pwm of any motif-like object
     from bionas.motifs.io import Motif
@@ -253,7 +253,10 @@ def _sprinkle_n_runs(seq: np.ndarray, centres: np.ndarray, rng: np.random.Genera
 
 
 def write_fasta(
-    path: str | os.PathLike, sequences: dict[str, np.ndarray], line_width: int = LINE_WIDTH
+    path: str | os.PathLike,
+    sequences: dict[str, np.ndarray],
+    line_width: int = LINE_WIDTH,
+    fai: str | os.PathLike | None = None,
 ) -> None:
     """Write sequences (uint8 codes) as FASTA and its ``.fai`` index, both atomically.
 
@@ -261,6 +264,8 @@ def write_fasta(
     ----------
     sequences : dict[str, numpy.ndarray]
         Name -> ``(length,)`` uint8 ASCII codes.
+    fai : path, optional
+        Where the index goes (default: ``path`` + ``.fai``).
     """
     path = Path(path)
     fai_lines = []
@@ -280,7 +285,8 @@ def write_fasta(
             if tail.size:
                 handle.write(tail.tobytes() + b"\n")
             offset += body.size + (tail.size + 1 if tail.size else 0)
-    with atomic_open(str(path) + ".fai", "w", encoding="ascii", newline="\n") as handle:
+    fai = str(path) + ".fai" if fai is None else fai
+    with atomic_open(fai, "w", encoding="ascii", newline="\n") as handle:
         handle.write("".join(fai_lines))
 
 
@@ -293,11 +299,14 @@ def write_simulation(sim: Simulation, out_dir: str | os.PathLike) -> dict[str, P
         "peaks": out / "peaks.narrowPeak",
         "truth": out / "truth.tsv",
     }
-    write_fasta(paths["genome"], sim.sequences)
-    with atomic_open(paths["peaks"], "w", encoding="ascii", newline="") as handle:
-        sim.peaks.to_csv(
-            handle, sep="\t", header=False, index=False, lineterminator="\n", float_format="%.5g"
-        )
-    with atomic_open(paths["truth"], "w", encoding="ascii", newline="") as handle:
-        sim.truth.to_csv(handle, sep="\t", header=True, index=False, lineterminator="\n")
+    fai = out / "genome.fa.fai"
+    # the four files are one set: an interrupted run leaves none of them new
+    with atomic_paths([paths["genome"], fai, paths["peaks"], paths["truth"]]) as temps:
+        write_fasta(temps[0], sim.sequences, fai=temps[1])
+        with open(temps[2], "w", encoding="ascii", newline="") as handle:
+            sim.peaks.to_csv(
+                handle, sep="\t", header=False, index=False, lineterminator="\n", float_format="%.5g"
+            )
+        with open(temps[3], "w", encoding="ascii", newline="") as handle:
+            sim.truth.to_csv(handle, sep="\t", header=True, index=False, lineterminator="\n")
     return paths

@@ -1,0 +1,55 @@
+"""SIGTERM and SIGINT to a CLI stage: one line, exit 143/130, no partial output;
+several outputs of one stage are committed as one set."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bionas.io import atomic_paths
+
+
+def test_a_set_of_outputs_is_all_or_none(tmp_path):
+    paths = [tmp_path / f"{s}.npz" for s in ("train", "val", "test")]
+    with pytest.raises(RuntimeError):
+        with atomic_paths(paths) as temps:
+            temps[0].write_text("train")
+            temps[1].write_text("val")
+            raise RuntimeError("killed before the last split")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_paths(paths) as temps:
+        for tmp, text in zip(temps, ("a", "b", "c"), strict=True):
+            tmp.write_text(text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.npz", "train.npz", "val.npz"]
+    assert paths[2].read_text() == "c"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_a_stage_ends_it_cleanly(tmp_path, signum, status):
+    """`bionas simulate` of a large genome, signalled while it writes: one line, the
+    signal's exit status, and no file (not even a temporary) in its output folder."""
+    out = tmp_path / "sim"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bionas", "simulate", "--out-dir", str(out),
+         "--chromosomes", "8", "--chrom-length", "6000000", "--sites", "2000"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.iterdir())):  # it has begun writing
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    err = proc.communicate(timeout=60)[1]
+    if proc.returncode == 0:
+        pytest.skip("the stage finished before the signal arrived")
+    assert proc.returncode == status, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith("bionas simulate: interrupted"), err
+    assert "Traceback" not in err
+    assert [p.name for p in Path(out).iterdir()] == []
