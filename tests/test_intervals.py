@@ -281,3 +281,55 @@ def test_read_windows_rejects_bad_rows(tiny, tmp_path):
         with pytest.raises(InputError, match=message) as err:
             read_windows(path, sizes)
         assert err.value.line == line
+
+
+def test_overlaps_is_half_open_and_per_chromosome():
+    from bionas.data.ranges import overlaps
+
+    regions = Intervals(np.array(["chr1", "chr1", "chr2"], object), [100, 150, 0], [200, 160, 10])
+    windows = Intervals(
+        np.array(["chr1", "chr1", "chr1", "chr1", "chr2", "chr3"], object),
+        [0, 50, 200, 199, 10, 0],
+        [100, 101, 300, 205, 20, 500],
+    )
+    assert overlaps(windows, regions).tolist() == [False, True, False, True, False, False]
+    assert not overlaps(windows, Intervals.empty()).any()
+
+
+def test_a_blacklist_drops_peak_windows_and_keeps_negatives_out(tiny, tmp_path, cli):
+    g = Genome(tiny["fasta"])
+    peaks = [read_peaks(tiny["bed"], "a"), read_peaks(tiny["narrowpeak"], "b")]
+    plain = prepare(g, peaks, 200, "shuffle", 2.0, seed=3, **SPLIT)
+    listed = Intervals(np.array(["chr1", "chrUn_x", "chr2"], object), [950, 0, 180], [1000, 50, 190])
+    res = prepare(g, peaks, 200, "shuffle", 2.0, seed=3, blacklist=listed, **SPLIT)
+    t = res.table
+    starts = set(zip(t["chrom"], t["start"]))
+    before = set(zip(plain.table["chrom"], plain.table["start"]))
+    assert {("chr1", 900), ("chr2", 160)} <= before and not {("chr1", 900), ("chr2", 160)} & starts
+    assert ("chr2", 200) in starts  # a3's window (200-400) does not reach the listed 180-190
+    from bionas.data.ranges import overlaps
+
+    windows = Intervals(t["chrom"].to_numpy(), t["start"].to_numpy(), t["end"].to_numpy())
+    assert not overlaps(windows, listed).any()
+    s = res.summary
+    dropped = s[s["metric"] == "dropped_blacklist"].set_index("label")["value"].astype(int)
+    assert dropped.to_dict() == {"a": 1, "b": 1}  # a2's window chr1:900-1100, b3's chr2:160-360
+    assert "dropped_blacklist" not in set(plain.summary["metric"])
+
+
+def test_prepare_cli_reads_a_gzip_blacklist_and_names_a_missing_one(tiny, tmp_path, cli):
+    import gzip
+
+    listed = tmp_path / "blacklist.bed.gz"
+    listed.write_bytes(gzip.compress(b"chr1\t950\t1000\n"))
+    common = ["prepare", "--genome", tiny["fasta"], "--peaks", f"a={tiny['bed']}", "--window", "200",
+              "--val-chroms", "chr3", "--test-chroms", "chr4", "--negative-ratio", "0"]  # fmt: skip
+    out, summary = tmp_path / "w.tsv", tmp_path / "s.tsv"
+    status, _, err = cli(*common, "--blacklist", listed, "--out", out, "--summary", summary)
+    assert status == 0, err
+    assert "dropped_blacklist\tall\ta\t1" in summary.read_text()
+    missing = tmp_path / "none.bed"
+    status, _, err = cli(*common, "--blacklist", missing, "--out", tmp_path / "x.tsv",
+                         "--summary", tmp_path / "y.tsv")  # fmt: skip
+    assert status == 2 and f"{missing}: blacklist not found" in err
+    assert not (tmp_path / "x.tsv").exists()

@@ -20,6 +20,11 @@ _TASK = re.compile(r"^[A-Za-z0-9_.-]+$")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", required=True, help="genome FASTA (plain or bgzip)")
     parser.add_argument(
+        "--blacklist",
+        metavar="BLACKLIST.bed",
+        help="regions no window may overlap (e.g. the ENCODE blacklist; BED, plain or gzip)",
+    )
+    parser.add_argument(
         "--peaks",
         nargs="+",
         required=True,
@@ -78,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     tasks = parse_task_paths(args.peaks)
     with Genome(args.genome) as genome:
         peaks = [read_peaks(path, task) for task, path in tasks.items()]
+        blacklist = None
+        if args.blacklist is not None:
+            blacklist = read_peaks(args.blacklist, "blacklist", what="blacklist").intervals
         result = prepare(
             genome,
             peaks,
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             test_chroms=args.test_chroms,
             train_chroms=args.train_chroms,
             seed=args.seed,
+            blacklist=blacklist,
         )
     write_windows(args.out, result.table)
     write_summary(args.summary, result.summary)

@@ -69,7 +69,7 @@ class TaskWindows:
     dropped_at_edge: int
 
 
-def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
+def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> Peaks:
     """Read one peak file (BED3, BED6, narrowPeak, broadPeak or BED12) and check every line.
 
     The file may be plain text or gzip/bgzip-compressed (as ENCODE ships
@@ -77,6 +77,9 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
     skipped. A narrowPeak summit (column 10 of a 10-column line, offset from
     the start; -1 = none) must lie inside its peak; every other line (BED12's
     column 10 is a block count) is centred on its midpoint.
+
+    ``what`` names the file in messages (default: the task's peak file), for
+    other region files read the same way (a blacklist).
 
     Raises
     ------
@@ -86,7 +89,7 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"peak file of task {task!r} not found", path=path)
+        raise InputError(f"{what or f'peak file of task {task!r}'} not found", path=path)
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         try:
@@ -142,7 +145,7 @@ def read_peaks(path: str | os.PathLike, task: str) -> Peaks:
         summits.append(summit)
         lines.append(number)
     if not lines:
-        raise InputError(f"empty peak file: task {task!r} has no peaks", path=path)
+        raise InputError(f"empty {what or f'peak file: task {task!r} has no peaks'}", path=path)
     return Peaks(
         task=task,
         path=path,

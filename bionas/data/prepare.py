@@ -39,7 +39,7 @@ from bionas.data.negatives import (
     window_gc,
 )
 from bionas.data.peaks import Peaks, check_chromosomes, label_windows, summit_windows
-from bionas.data.ranges import Intervals
+from bionas.data.ranges import Intervals, overlaps
 from bionas.errors import InputError, chrom_prefix_hint
 from bionas.records.windows import KINDS, SPLITS
 
@@ -117,6 +117,31 @@ def _sort_table(table: pd.DataFrame, chrom_order: dict[str, int]) -> pd.DataFram
     return table.loc[order].reset_index(drop=True)
 
 
+def _on_genome(regions: Intervals, sizes: dict[str, int]) -> Intervals:
+    """The part of ``regions`` on the genome's chromosomes, clipped to their ends."""
+    regions = regions.take(np.array([c in sizes for c in regions.chrom], dtype=bool))
+    ends = np.minimum(regions.end, np.array([sizes[c] for c in regions.chrom], dtype=np.int64))
+    keep = regions.start < ends
+    return Intervals(regions.chrom[keep], regions.start[keep], ends[keep])
+
+
+def _exclusions(
+    genome: Genome,
+    peaks: Sequence[Peaks],
+    positives: Intervals,
+    negatives: str,
+    blacklist: Intervals | None,
+) -> Intervals:
+    """Where background negatives may not come from: peaks, positive windows, and for the
+    methods that draw from the genome its N runs and the blacklist."""
+    parts = [p.intervals for p in peaks] + [positives]
+    if negatives in ("shuffle", "gc_matched"):
+        parts.append(genome_n_runs(genome))
+        if blacklist is not None:
+            parts.append(blacklist)
+    return Intervals.concat(parts)
+
+
 def prepare(
     genome: Genome,
     peaks: Sequence[Peaks],
@@ -127,6 +152,7 @@ def prepare(
     test_chroms: Sequence[str] = (),
     train_chroms: Sequence[str] | None = None,
     seed: int = 1,
+    blacklist: Intervals | None = None,
 ) -> Prepared:
     """Windows, labels, negatives and splits for ``bionas prepare``.
 
@@ -143,6 +169,10 @@ def prepare(
     val_chroms, test_chroms, train_chroms : sequences of str
         The split; train defaults to every chromosome not in val or test.
     seed : int
+    blacklist : Intervals, optional
+        Regions no window may overlap (the ENCODE blacklist): peak windows that
+        do are dropped (counted per task as ``dropped_blacklist``), negatives
+        are never drawn there.
 
     Returns
     -------
@@ -158,6 +188,7 @@ def prepare(
         raise InputError(f"--negative-ratio must not be negative, found {ratio}")
     sizes = genome.sizes
     chrom_order = {c: i for i, c in enumerate(sizes)}
+    blacklist = None if blacklist is None else _on_genome(blacklist, sizes)
     tasks = [p.task for p in peaks]
     split_of = assign_splits(sizes, val_chroms, test_chroms, train_chroms, genome.path)
     longest = max(sizes.values()) if sizes else 0
@@ -170,6 +201,7 @@ def prepare(
         tw = summit_windows(p, sizes, width)
         in_split = np.array([c in split_of for c in tw.windows.chrom], dtype=bool)
         no_split = int((~in_split).sum())
+        listed = overlaps(tw.windows, blacklist or Intervals.empty()) & in_split
         if no_split:
             log.info(
                 "task %s: %d windows lie on chromosomes in no split and are dropped",
@@ -181,6 +213,9 @@ def prepare(
             ("dropped_at_edge", "all", p.task, tw.dropped_at_edge),
             ("dropped_no_split", "all", p.task, no_split),
         ]
+        if blacklist is not None:
+            summary.append(("dropped_blacklist", "all", p.task, int(listed.sum())))
+        in_split &= ~listed
         if not in_split.any():
             if width > longest:
                 raise InputError(
@@ -190,7 +225,8 @@ def prepare(
                 )
             raise InputError(
                 f"all {len(p)} peaks of task {p.task!r} were filtered out: {tw.dropped_at_edge} windows of "
-                f"{width} bp ran off a chromosome end, {no_split} lie on chromosomes in no split",
+                f"{width} bp ran off a chromosome end, {no_split} lie on chromosomes in no split, "
+                f"{int(listed.sum())} overlap the blacklist",
                 path=p.path,
             )
         all_windows.append(tw.windows.take(in_split))
@@ -227,10 +263,7 @@ def prepare(
                 )
 
         # 4. negatives
-        excl_parts = [p.intervals for p in peaks] + [positives]
-        if negatives in ("shuffle", "gc_matched"):
-            excl_parts.append(genome_n_runs(genome))
-        exclude = Intervals.concat(excl_parts)
+        exclude = _exclusions(genome, peaks, positives, negatives, blacklist)
         if negatives == "shuffle":
             neg = shuffle_negatives(positives, ratio, sizes, exclude, seed, workdir)
             neg_kind, neg_source = "background", ["."] * len(neg)

@@ -119,3 +119,27 @@ def _bedtools() -> str:
             "the bedtools binary is not on PATH (Debian: apt install bedtools; conda: bioconda bedtools)"
         )
     return exe
+
+
+def overlaps(windows: Intervals, regions: Intervals) -> np.ndarray:
+    """``(len(windows),)`` bool: whether each window overlaps any of ``regions`` (half-open).
+
+    Per chromosome, the regions are sorted by start with their ends' running
+    maximum, so a window ``[s, e)`` overlaps one exactly when the last region
+    starting before ``e`` has a running end above ``s``.
+    """
+    out = np.zeros(len(windows), dtype=bool)
+    if len(windows) == 0 or len(regions) == 0:
+        return out
+    r_chrom = np.asarray(regions.chrom, dtype=object)
+    w_chrom = np.asarray(windows.chrom, dtype=object)
+    for chrom in set(w_chrom.tolist()) & set(r_chrom.tolist()):
+        sel = r_chrom == chrom
+        order = np.argsort(regions.start[sel], kind="stable")
+        starts = regions.start[sel][order]
+        ends = np.maximum.accumulate(regions.end[sel][order])
+        rows = np.flatnonzero(w_chrom == chrom)
+        last = np.searchsorted(starts, windows.end[rows], side="left") - 1
+        hit = last >= 0
+        out[rows[hit]] = ends[last[hit]] > windows.start[rows[hit]]
+    return out

@@ -66,7 +66,7 @@ def region_windows(path: str | Path, width: int, sizes: dict[str, int]) -> Windo
     """One window of ``width`` centred on each region of a peak/BED file (plain or gzip)."""
     from bionas.data.peaks import read_peaks
 
-    peaks = read_peaks(path, "regions")
+    peaks = read_peaks(path, "regions", what="regions file")
     iv = peaks.intervals
     chroms = np.asarray(iv.chrom, dtype=object)
     starts = _fit(chroms, peaks.summit, width, sizes, path)

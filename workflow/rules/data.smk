@@ -26,6 +26,9 @@ rule prepare_intervals:
     input:
         genome=get_genome,
         peaks=lambda wc: list(get_peaks(wc).values()),
+        blacklist=lambda wc: (
+            [dataset(wc)["blacklist"]] if "blacklist" in dataset(wc) else []
+        ),
     output:
         windows="results/{dataset}/data/windows.tsv",
         summary="results/{dataset}/data/summary.tsv",
@@ -44,8 +47,11 @@ rule prepare_intervals:
         method=lambda wc: dataset(wc)["negatives"]["method"],
         ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
         seed=config["seed"],
+        blacklist=lambda wc, input: flags.as_flags(
+            {"blacklist": (input.blacklist or [None])[0]}
+        ),
     shell:
-        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks}"
+        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks} {params.blacklist}"
         " --window {params.window} --negatives {params.method}"
         " --negative-ratio {params.ratio} {params.split} --seed {params.seed}"
         " --out {output.windows} --summary {output.summary} 2> {log}"
