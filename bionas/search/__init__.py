@@ -2,6 +2,7 @@
 
 ``builder`` (architecture -> Keras model), ``train`` (one child), ``cache``,
 ``evaluation`` (AUROC/AUPRC), ``knowledge`` (K), ``reward``, ``scoring`` (a
-trained child -> metrics), ``strategies`` (rl, random, grid), ``replay``
-(searches against recorded results) and ``final`` (the final choice).
+trained child -> metrics), ``strategies`` (tpe, rl, evolution, random, grid),
+``replay`` (searches against recorded results), ``final`` (the final choice)
+and ``predict`` (a found model on new regions).
 """
