@@ -812,6 +812,9 @@ def test_windows_tables_read_the_same_in_every_encoding(table, kind):
 @example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\tbound\nchr1\t0\t10\ttrain\tpeak\t.\t\xff\n")
 @example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\t\xff\n")  # UnicodeDecodeError
 @example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\t")  # KeyError: an empty task name
+@example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\tA\nchr1\t0\t1\ttrain\tpeak\t.\t0\n"
+         b"chr1\t999999999999999999999990\t1\ttrain\tpeak\t.\t0\n")  # OverflowError: beyond int64
+@example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\tA\nchr1\t-999999999999999999990\t1\ttrain\tpeak\t.\t0\n")
 def test_damaged_windows_tables_are_read_or_rejected(blob):
     with written(blob, "windows.tsv") as path:
         try:

@@ -94,6 +94,8 @@ def _read_windows_text(path: Path, text: str, header: list[str], tasks: list[str
     end = pd.to_numeric(raw["end"], errors="coerce").to_numpy(dtype=np.float64)
     fail(~np.isfinite(start) | ~np.isfinite(end) | (start != np.round(start)) | (end != np.round(end)),
          "start and end must be integers")  # fmt: skip
+    fail((np.abs(start) > _MAX_COORD) | (np.abs(end) > _MAX_COORD),
+         f"start and end must lie within ±{_MAX_COORD} (2^62)")  # fmt: skip
     labels = raw[tasks].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     fail(~np.isfinite(labels).all(axis=1), "labels must be numbers")
     return raw, line, start.astype(np.int64), end.astype(np.int64), labels
@@ -161,8 +163,8 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
         start, end = raw["start"].to_numpy(), raw["end"].to_numpy()
         labels = raw[tasks].to_numpy(dtype=np.float64)
         typed = bool(np.isfinite(labels).all()) and len(raw) > 0 and list(raw.columns) == header
-    except (ValueError, TypeError, pd.errors.ParserError):
-        typed = False
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
+        typed = False  # e.g. a coordinate beyond int64: the slow path names its line
     if not typed:  # slow path: parse as text and name the first bad line
         raw, line, start, end, labels = _read_windows_text(path, text, header, tasks)
 
@@ -211,6 +213,9 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
         table[task] = labels[:, j]
     return WindowTable(table=table, tasks=tasks, width=width)
 
+
+#: Largest coordinate a table may hold (stored as int64).
+_MAX_COORD = 2**62
 
 _SOURCE = re.compile(r"^(?P<chrom>\S+):(?P<start>\d+)-(?P<end>\d+)#(?P<seed>\d+)$")
 
