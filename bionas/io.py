@@ -116,11 +116,14 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries of ``path`` left by writers on this host that are dead.
 
     A writer killed with SIGKILL leaves its temporary beside ``path`` (never
-    under the final name). Those of live processes and of other hosts (a
+    under the final name), and, inside :func:`atomic_paths`, possibly the
+    temporary of that temporary. Those of live processes and of other hosts (a
     shared file system) are kept. Returns the removed paths.
     """
     path = Path(path)
-    pattern = re.compile(rf"{re.escape(f'.{path.name}.{_HOST}-')}(\d+)\.[a-z0-9_]+(\..*)?")
+    # one leading dot, or more for the temporary of a temporary (a writer that
+    # writes atomically into a member of an :func:`atomic_paths` set)
+    pattern = re.compile(rf"\.+{re.escape(f'{path.name}.{_HOST}-')}(\d+)\.[a-z0-9_]+(\..*)?")
     removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))

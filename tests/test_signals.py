@@ -53,3 +53,24 @@ def test_a_signal_to_a_stage_ends_it_cleanly(tmp_path, signum, status):
     assert lines[-1].startswith("bionas simulate: interrupted"), err
     assert "Traceback" not in err
     assert [p.name for p in Path(out).iterdir()] == []
+
+
+def test_a_killed_writer_inside_a_set_leaves_temporaries_a_rerun_removes(tmp_path):
+    """A writer that writes atomically into a member of a set leaves, when SIGKILLed, the
+    temporary of a temporary; the next writer of the same path removes it."""
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from bionas.io import atomic_open, atomic_paths\n"
+        "with atomic_paths([Path(sys.argv[1])]) as (tmp,):\n"
+        "    with atomic_open(tmp, 'w') as handle:\n"
+        "        handle.write('partial')\n"
+        "        os.kill(os.getpid(), 9)\n"
+    )
+    target = tmp_path / "genome.fa"
+    subprocess.run([sys.executable, "-c", code, str(target)], check=False)
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left and all(name.startswith(".") for name in left)
+    with atomic_paths([target]) as (tmp,):
+        tmp.write_text("done")
+    assert [p.name for p in tmp_path.iterdir()] == ["genome.fa"]

@@ -35,14 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     paths = [out_dir / f"{split}.npz" for split in SPLITS]
-    # the three splits are one set: an interrupted run leaves none of them new
-    with Genome(args.genome) as genome, atomic_paths(paths) as temps:
+    with Genome(args.genome) as genome:
         windows = read_windows(args.windows, sizes=genome.sizes)
         tasks = np.array(windows.tasks, dtype=str)
-        for split, path, tmp in zip(SPLITS, paths, temps, strict=True):
-            enc = encode_windows(
-                genome, windows, split, revcomp=args.revcomp_train and split == "train"
-            )
-            write_tensors(tmp, enc.X, enc.y, tasks, enc.regions, enc.kind)
-            log.info("encoded %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
+        # the three splits are one set: an interrupted run leaves none of them new
+        with atomic_paths(paths) as temps:
+            _encode_splits(genome, windows, tasks, paths, temps, args.revcomp_train)
     return 0
+
+
+def _encode_splits(genome, windows, tasks, paths, temps, revcomp: bool) -> None:
+    """Encode every split into its temporary of the set."""
+    for split, path, tmp in zip(SPLITS, paths, temps, strict=True):
+        enc = encode_windows(genome, windows, split, revcomp=revcomp and split == "train")
+        write_tensors(tmp, enc.X, enc.y, tasks, enc.regions, enc.kind)
+        log.info("encoded %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
