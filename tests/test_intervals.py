@@ -333,3 +333,36 @@ def test_prepare_cli_reads_a_gzip_blacklist_and_names_a_missing_one(tiny, tmp_pa
                          "--summary", tmp_path / "y.tsv")  # fmt: skip
     assert status == 2 and f"{missing}: blacklist not found" in err
     assert not (tmp_path / "x.tsv").exists()
+
+
+def test_chromosome_filter_keeps_the_primary_assembly_by_default():
+    from bionas.data.prepare import chromosome_filter
+
+    primary = chromosome_filter(None)
+    keep = ["chr1", "chrX", "chrY", "1", "X", "chr22", "scaffold_7"]
+    drop = ["chrM", "MT", "chrUn_KI270302v1", "chr1_KI270706v1_random", "chr6_GL000250v2_alt",
+            "chrEBV", "GL000009.2", "KI270442.1", "chr19_KN196484v1_fix"]  # fmt: skip
+    assert all(primary(c) for c in keep) and not any(primary(c) for c in drop)
+    assert chromosome_filter("all")("chrM")
+    assert chromosome_filter(["chr2"])("chr2") and not chromosome_filter(["chr2"])("chr22")
+    assert chromosome_filter(["chr1", "chr2"])("chr2") and not chromosome_filter(["chr1", "chr2"])("chr3")
+    with pytest.raises(InputError, match="not a regular expression"):
+        chromosome_filter("chr(")
+
+
+def test_peaks_on_excluded_contigs_are_counted_not_an_error(tiny, tmp_path):
+    fasta = tmp_path / "with_contigs.fa"
+    fasta.write_text(tiny["fasta"].read_text() + ">chrUn_x\n" + "ACGT" * 300 + "\n>chrM\n" + "GATC" * 300 + "\n")
+    peaks_path = tmp_path / "p.bed"
+    peaks_path.write_text(tiny["bed"].read_text() + "chrUn_x\t500\t700\nchrM\t100\t300\n")
+    g = Genome(fasta)
+    peaks = [read_peaks(peaks_path, "a")]
+    res = prepare(g, peaks, 200, "shuffle", 3.0, seed=2, **SPLIT)
+    t = res.table
+    assert not t["chrom"].isin(["chrUn_x", "chrM"]).any()  # neither peak windows nor negatives
+    s = res.summary.set_index(["metric", "label"])["value"]
+    assert int(s["dropped_contig", "a"]) == 2
+    wide = prepare(g, peaks, 200, "shuffle", 3.0, seed=2, chromosomes="all", **SPLIT)
+    assert wide.table["chrom"].isin(["chrUn_x", "chrM"]).any()
+    with pytest.raises(InputError, match="excluded by --chromosomes"):
+        prepare(g, peaks, 200, "shuffle", 1.0, val_chroms=["chrM"], test_chroms=["chr4"])

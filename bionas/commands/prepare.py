@@ -20,6 +20,13 @@ _TASK = re.compile(r"^[A-Za-z0-9_.-]+$")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", required=True, help="genome FASTA (plain or bgzip)")
     parser.add_argument(
+        "--chromosomes",
+        nargs="+",
+        metavar="NAME|REGEX",
+        help="sequences windows may come from: 'primary' (the default: no _random, _alt, chrUn, "
+        "chrM, ...), 'all', one regular expression names must match in full, or several names",
+    )
+    parser.add_argument(
         "--blacklist",
         metavar="BLACKLIST.bed",
         help="regions no window may overlap (e.g. the ENCODE blacklist; BED, plain or gzip)",
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             train_chroms=args.train_chroms,
             seed=args.seed,
             blacklist=blacklist,
+            chromosomes=args.chromosomes,
         )
     write_windows(args.out, result.table)
     write_summary(args.summary, result.summary)

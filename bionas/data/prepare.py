@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,37 @@ def _sort_table(table: pd.DataFrame, chrom_order: dict[str, int]) -> pd.DataFram
     return table.loc[order].reset_index(drop=True)
 
 
+#: Contigs outside the primary assembly (UCSC and Ensembl names): unplaced, random,
+#: alternate, patch and decoy sequences, the mitochondrion and EBV.
+NON_PRIMARY = re.compile(
+    r"(_random|_alt|_fix|_decoy)$|^chrUn|^(chr)?(M|MT)$|^chrEBV$|^(GL|KI|JH|KN|KZ)\d+(\.\d+)?$"
+)
+
+
+def chromosome_filter(spec: Sequence[str] | str | None) -> Callable[[str], bool]:
+    """Which sequences windows may come from.
+
+    ``None`` or ``"primary"``: the primary assembly (no name matching
+    :data:`NON_PRIMARY`); ``"all"``: every sequence; another string: a regular
+    expression a name must match in full; a sequence of several strings: exactly
+    those names. InputError for a regular expression that does not compile.
+    """
+    if isinstance(spec, (list, tuple)) and len(spec) == 1:
+        spec = spec[0]
+    if spec is None or spec == "primary":
+        return lambda c: NON_PRIMARY.search(c) is None
+    if spec == "all":
+        return lambda c: True
+    if isinstance(spec, str):
+        try:
+            pattern = re.compile(spec)
+        except re.error as err:
+            raise InputError(f"--chromosomes {spec!r} is not a regular expression ({err})") from None
+        return lambda c: pattern.fullmatch(c) is not None
+    names = set(spec)
+    return lambda c: c in names
+
+
 def _on_genome(regions: Intervals, sizes: dict[str, int]) -> Intervals:
     """The part of ``regions`` on the genome's chromosomes, clipped to their ends."""
     regions = regions.take(np.array([c in sizes for c in regions.chrom], dtype=bool))
@@ -142,6 +174,18 @@ def _exclusions(
     return Intervals.concat(parts)
 
 
+def _check_split_names(
+    sizes: dict[str, int], allowed: dict[str, int], named: Sequence[Sequence[str]]
+) -> None:
+    """A chromosome named for a split must be one windows may come from."""
+    excluded = [c for names in named for c in names if c in sizes and c not in allowed]
+    if excluded:
+        raise InputError(
+            f"chromosome(s) {', '.join(excluded[:5])} are named for a split but excluded by "
+            "--chromosomes (default: the primary assembly); name others, or widen --chromosomes"
+        )
+
+
 def prepare(
     genome: Genome,
     peaks: Sequence[Peaks],
@@ -153,6 +197,7 @@ def prepare(
     train_chroms: Sequence[str] | None = None,
     seed: int = 1,
     blacklist: Intervals | None = None,
+    chromosomes: Sequence[str] | str | None = None,
 ) -> Prepared:
     """Windows, labels, negatives and splits for ``bionas prepare``.
 
@@ -173,6 +218,9 @@ def prepare(
         Regions no window may overlap (the ENCODE blacklist): peak windows that
         do are dropped (counted per task as ``dropped_blacklist``), negatives
         are never drawn there.
+    chromosomes : see :func:`chromosome_filter`
+        The sequences windows may come from (default: the primary assembly);
+        peak windows elsewhere are dropped and counted as ``dropped_contig``.
 
     Returns
     -------
@@ -190,7 +238,10 @@ def prepare(
     chrom_order = {c: i for i, c in enumerate(sizes)}
     blacklist = None if blacklist is None else _on_genome(blacklist, sizes)
     tasks = [p.task for p in peaks]
-    split_of = assign_splits(sizes, val_chroms, test_chroms, train_chroms, genome.path)
+    keep = chromosome_filter(chromosomes)
+    allowed = {c: n for c, n in sizes.items() if keep(c)}
+    _check_split_names(sizes, allowed, (train_chroms or [], val_chroms, test_chroms))
+    split_of = assign_splits(allowed, val_chroms, test_chroms, train_chroms, genome.path)
     longest = max(sizes.values()) if sizes else 0
     summary: list[tuple[str, str, str, object]] = []
 
@@ -200,7 +251,8 @@ def prepare(
         check_chromosomes(p, sizes, genome.path)
         tw = summit_windows(p, sizes, width)
         in_split = np.array([c in split_of for c in tw.windows.chrom], dtype=bool)
-        no_split = int((~in_split).sum())
+        contig = np.array([c not in allowed for c in tw.windows.chrom], dtype=bool)
+        no_split = int((~in_split & ~contig).sum())
         listed = overlaps(tw.windows, blacklist or Intervals.empty()) & in_split
         if no_split:
             log.info(
@@ -213,6 +265,8 @@ def prepare(
             ("dropped_at_edge", "all", p.task, tw.dropped_at_edge),
             ("dropped_no_split", "all", p.task, no_split),
         ]
+        if len(allowed) < len(sizes):
+            summary.append(("dropped_contig", "all", p.task, int(contig.sum())))
         if blacklist is not None:
             summary.append(("dropped_blacklist", "all", p.task, int(listed.sum())))
         in_split &= ~listed
@@ -265,7 +319,7 @@ def prepare(
         # 4. negatives
         exclude = _exclusions(genome, peaks, positives, negatives, blacklist)
         if negatives == "shuffle":
-            neg = shuffle_negatives(positives, ratio, sizes, exclude, seed, workdir)
+            neg = shuffle_negatives(positives, ratio, allowed, exclude, seed, workdir)
             neg_kind, neg_source = "background", ["."] * len(neg)
         elif negatives == "gc_matched":
             neg = gc_matched_negatives(genome, positives, ratio, exclude, seed)

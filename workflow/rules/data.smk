@@ -47,11 +47,14 @@ rule prepare_intervals:
         method=lambda wc: dataset(wc)["negatives"]["method"],
         ratio=lambda wc: dataset(wc)["negatives"]["ratio"],
         seed=config["seed"],
-        blacklist=lambda wc, input: flags.as_flags(
-            {"blacklist": (input.blacklist or [None])[0]}
+        filters=lambda wc, input: flags.as_flags(
+            {
+                "blacklist": (input.blacklist or [None])[0],
+                "chromosomes": dataset(wc)["chromosomes"],
+            }
         ),
     shell:
-        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks} {params.blacklist}"
+        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks} {params.filters}"
         " --window {params.window} --negatives {params.method}"
         " --negative-ratio {params.ratio} {params.split} --seed {params.seed}"
         " --out {output.windows} --summary {output.summary} 2> {log}"
