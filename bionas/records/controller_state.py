@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -31,6 +30,7 @@ import numpy as np
 
 from bionas.errors import InputError
 from bionas.io import NPZ_ERRORS, file_sha256, read_json, read_npz_member, save_npz, write_json
+from bionas.records.values import finite_number, is_int
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.npz"
@@ -38,18 +38,8 @@ STATE_FORMAT = "bionas-controller-state"
 STATE_VERSION = 1
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def finite_number(v: Any) -> bool:
-    """A finite JSON number, not a bool (an int beyond float's range is not one)."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,9 +116,9 @@ def read_state_json(directory: str | PathLike) -> dict[str, Any]:
         "controller": lambda v: isinstance(v, str),
         "settings": lambda v: isinstance(v, dict),
         "space_fingerprint": lambda v: isinstance(v, str),
-        "seed": lambda v: _is_int(v) and v >= 0,
-        "step": lambda v: _is_int(v) and v >= 0,
-        "n_seen": lambda v: _is_int(v) and v >= 0,
+        "seed": lambda v: is_int(v) and v >= 0,
+        "step": lambda v: is_int(v) and v >= 0,
+        "n_seen": lambda v: is_int(v) and v >= 0,
         "best": lambda v: v is None
         or (
             isinstance(v, dict)

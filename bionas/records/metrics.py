@@ -24,6 +24,7 @@ from bionas.errors import InputError, shown
 from bionas.io import read_json, write_json
 from bionas.records.space import ModelSpace
 from bionas.records.train_result import json_safe
+from bionas.records.values import as_float, is_int
 
 #: Keys every ``metrics.json`` must hold.
 METRICS_KEYS = (
@@ -36,22 +37,12 @@ _RERUN = "delete it and rerun the stage that wrote it"
 STATUSES = ("ok", "failed")
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _as_float(v: Any) -> float | None:
-    """A JSON number as a float; None for anything else (a bool, or an int beyond float's range)."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except OverflowError:
-        return None
 
 
 def _optional_number(v: Any) -> bool:
-    return v is None or _as_float(v) is not None
+    return v is None or as_float(v) is not None
 
 
 def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) -> dict[str, Any]:
@@ -79,10 +70,10 @@ def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) ->
             "a list of option names",
         ),
         "id": (lambda v: isinstance(v, str), "a string"),
-        "step": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+        "step": (lambda v: is_int(v) and v >= 0, "an integer >= 0")
         if child
         else (lambda v: v is None, "null (a final model's metrics)"),
-        "child": (lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+        "child": (lambda v: is_int(v) and v >= 0, "an integer >= 0")
         if child
         else (lambda v: v is None, "null (a final model's metrics)"),
         "val_loss": (_optional_number, "a number or null"),
@@ -90,10 +81,10 @@ def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) ->
         "val_auprc": (_optional_number, "a number or null"),
         "knowledge": (_optional_number, "a number or null"),
         "reward": (
-            lambda v: _as_float(v) is not None and math.isfinite(v),
+            lambda v: as_float(v) is not None and math.isfinite(v),
             "a finite number (a failed child carries its penalty)",
         ),
-        "epochs": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer or null"),
+        "epochs": (lambda v: v is None or (is_int(v) and v >= 0), "an integer or null"),
         "seconds": (_optional_number, "a number or null"),
         "cached": (lambda v: isinstance(v, bool), "true or false"),
     }

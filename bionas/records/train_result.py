@@ -29,6 +29,7 @@ import numpy as np
 
 from bionas.errors import InputError, shown
 from bionas.io import read_json, write_json
+from bionas.records.values import as_float, is_int
 
 #: Name of the model file in a child's output directory and a cache entry.
 MODEL_FILE = "model.keras"
@@ -110,17 +111,12 @@ TRAIN_KEYS = (
 
 def _train_number(v: Any, low: float | None = None, high: float | None = None) -> bool:
     """A finite JSON number (not a bool) within ``[low, high]``."""
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        return False
-    try:
-        x = float(v)
-    except OverflowError:  # an int beyond float's range
-        return False
-    return math.isfinite(x) and (low is None or x >= low) and (high is None or x <= high)
+    x = as_float(v)
+    return x is not None and math.isfinite(x) and (low is None or x >= low) and (high is None or x <= high)
 
 
 def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return is_int(v) and v >= 0
 
 
 def _file_name(v: Any) -> bool:

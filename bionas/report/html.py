@@ -11,7 +11,7 @@ the f-string building it replaced because the templates keep the page's HTML
 in one place and escape by default; the page is the same document (only the
 spelling of escaped quotes changed: ``&#34;``/``&#39;`` instead of
 ``&quot;``/``&#x27;``), and it is built as fast (the tiny run's report with
-its figures stubbed out: 90-140 ms either way, noise-dominated; importing
+timed without drawing its figures: 90-140 ms either way, noise-dominated; importing
 Jinja2 and compiling the templates adds 45 ms once, against about 1.7 s for
 the figures).
 """

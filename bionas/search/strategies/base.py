@@ -25,15 +25,14 @@ from bionas.errors import InputError
 from bionas.records.controller_state import (
     STATE_FILE,
     ControllerState,
-    _is_int,
     delete_hint,
-    finite_number,
     frozen_arrays,
     read_state_arrays,
     read_state_json,
     write_state,
 )
 from bionas.records.space import ModelSpace
+from bionas.records.values import finite_number, is_int
 
 Architecture = tuple[str, ...]
 Result = tuple[Sequence[str], float]
@@ -64,7 +63,7 @@ def is_result_list(value: Any, counts: Sequence[int]) -> bool:
 
 
 def positive_int(v: Any) -> bool:
-    return _is_int(v) and v >= 1
+    return is_int(v) and v >= 1
 
 
 def positive_number(v: Any) -> bool:
@@ -100,7 +99,7 @@ def check_settings(
     out = {}
     for key, s in spec.items():
         value = settings.get(key, s.default)
-        if isinstance(s.default, float) and _is_int(value) and finite_number(value):
+        if isinstance(s.default, float) and is_int(value) and finite_number(value):
             value = float(value)
         if not s.check(value):
             raise InputError(
@@ -163,7 +162,7 @@ class Controller(ABC):
 
     def init_state(self, seed: int) -> ControllerState:
         """A fresh state for a search seeded with ``seed`` (an integer >= 0)."""
-        if not _is_int(seed) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         extra, arrays = self._init_extra(int(seed))
         return ControllerState(

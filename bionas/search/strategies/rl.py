@@ -60,7 +60,8 @@ from typing import Any
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.records.controller_state import ControllerState, finite_number
+from bionas.records.controller_state import ControllerState
+from bionas.records.values import finite_number
 from bionas.search.strategies import policy
 from bionas.search.strategies.base import (
     Architecture,
