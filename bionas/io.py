@@ -70,16 +70,23 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     signal included, every temporary is removed and no path is touched.
     """
     with contextlib.ExitStack() as stack:
-        temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
+        with _signals_held():  # a signal between creating a temporary and owning it would leak it
+            temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
         yield temps
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with _signals_held():
             for tmp, path in zip(temps, paths, strict=True):
                 os.chmod(tmp, 0o666 & ~_umask())
                 os.replace(tmp, path)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back in this thread; they arrive when the block ends."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
