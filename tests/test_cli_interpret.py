@@ -29,6 +29,8 @@ OUTPUTS = (
     "filters_softmax.meme",
     "recovery.tsv",
     "found_not_given.tsv",
+    "replicates.tsv",
+    "families.tsv",
     "best_targets.meme",
     "summary.json",
 )
@@ -104,6 +106,63 @@ def test_outputs_of_an_untrained_model(untrained, tmp_path, cli):
     assert set(best["target_id"]) <= targets
 
 
+def _replicate(tmp: Path, name: str, arch: dict, seed: int, model_seed: int, space) -> Path:
+    """A train.json of one replicate of ``arch`` with a randomly initialised model beside it."""
+    from bionas.records.train_result import (
+        ChildResult,
+        TrainSettings,
+        child_record,
+        write_train_result,
+    )
+    from bionas.search.builder import build_model
+
+    out = tmp / name
+    out.mkdir()
+    build_model(space, arch["layers"], 100, 1, seed=model_seed).save(out / "model.keras")
+    result = ChildResult("ok", None, "epochs", 10, 1.0, epochs=1, best_epoch=1, val_loss=0.6,
+                         val_auroc=0.5, val_auprc=0.5)  # fmt: skip
+    write_train_result(
+        out / "train.json", child_record(arch, result, TrainSettings(seed=seed), "key")
+    )
+    return out / "train.json"
+
+
+def test_every_replicate_of_the_final_architecture_is_interpreted(untrained, tmp_path, cli):
+    space = load_space(untrained / "space.yaml")
+    arch = json.loads((untrained / "arch.json").read_text())
+    other = {**arch, "id": "0" * 64}
+    reps = [
+        _replicate(tmp_path, "r1", arch, 11, 1, space),
+        _replicate(tmp_path, "r2", arch, 12, 2, space),
+        _replicate(tmp_path, "r3", other, 13, 3, space),  # another candidate: left out
+    ]
+    out = tmp_path / "interpret"
+    status, _, err = cli(*compare_args(untrained, out, "--replicates", *map(str, reps)))
+    assert status == 0, err
+    agreement = _read(out / "replicates.tsv")
+    priors = agreement[agreement["what"] == "prior"]
+    assert priors[["kind", "id"]].values.tolist() == [
+        ["activation", "PLANTED"], ["activation", "OTHER"],
+        ["softmax", "PLANTED"], ["softmax", "OTHER"],
+    ]  # fmt: skip
+    assert (agreement["replicates"] == 2).all()
+    assert (agreement["recovered_in"] <= 2).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["replicates"]["n"] == 2 and summary["replicates"]["seeds"] == [11, 12]
+    assert [p["id"] for p in summary["replicates"]["priors"]["activation"]] == ["PLANTED", "OTHER"]
+    families = _read(out / "families.tsv")
+    assert families["family_id"].notna().all() and len(families) > 800
+    assert summary["families"]["count"] == families["family_id"].nunique()
+    # a damaged replicate record is named, and nothing is written
+    bad = tmp_path / "bad" / "train.json"
+    bad.parent.mkdir()
+    bad.write_text("{")
+    out2 = tmp_path / "interpret2"
+    status, _, err = cli(*compare_args(untrained, out2, "--replicates", str(bad)))
+    assert status == 2 and "train.json" in err
+    assert not out2.exists() or not any(out2.iterdir())
+
+
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_a_meme_file_as_the_collection(untrained, tmp_path, cli):
     out = tmp_path / "interpret"
@@ -113,6 +172,8 @@ def test_a_meme_file_as_the_collection(untrained, tmp_path, cli):
     assert status == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["targets"] == 2
+    # no family annotation: families by similarity alone, and the summary says so
+    assert summary["families"]["grouped_by"] == ["similarity"]
     matches = _read(out / "matches.tsv")
     assert set(matches["target_id"].dropna()) <= {"PLANTED", "OTHER"}
 
@@ -227,7 +288,7 @@ def test_demo_planted_motifs_recovered_and_srf_found_not_given(tmp_path, cli):
         assert id_base(row["target_id"]) == id_base(prior) or row["target_name"] == PLANTED[prior]
     # SRF, planted but not given, is found by some filter as its significant best match.
     found = _read(out / "found_not_given.tsv")
-    srf = found[(found["kind"] == "activation") & (found["target_id"].map(id_base) == "MA0083")]
+    srf = found[(found["kind"] == "activation") & (found["target_name"] == "SRF")]
     assert not srf.empty, found.to_string()
     assert (srf["q_value"] < 0.05).all()
     # The negative control: no filter of a randomly initialised model matches significantly.

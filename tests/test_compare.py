@@ -208,7 +208,14 @@ def test_columns_e_and_q_values(jaspar, by_id):
     assert (df["status"] == "compared").all()
     assert df["p_value"].is_monotonic_increasing
     np.testing.assert_allclose(df["e_value"], df["p_value"] * len(jaspar))
-    np.testing.assert_allclose(df["q_value"], benjamini_hochberg(df["p_value"].to_numpy()))
+    # calibrated: BH of the shuffle-calibrated p-values, never below the
+    # query's permutation p-value of matching anything (1 / 101 at best)
+    bh = benjamini_hochberg(df["p_value"].to_numpy())
+    assert (df["q_value"] >= bh - 1e-15).all() and (df["q_value"] >= 1 / 101 - 1e-15).all()
+    np.testing.assert_allclose(df["q_value"], np.maximum(bh, df["q_value"].min()))
+    raw = compare_motifs([by_id["MA0139.2"].pwm], jaspar, cache_dir=CACHE, shuffles=0)
+    np.testing.assert_allclose(raw["q_value"], benjamini_hochberg(raw["p_value"].to_numpy()))
+    np.testing.assert_allclose(raw["p_value"], raw["tomtom_p_value"])
     assert df.loc[0, "query"] == "filter_0"
     assert set(df["target_id"]) == {m.id for m in jaspar}
 

@@ -337,11 +337,81 @@ def test_recovery_table_any_significant_match():
 def test_found_not_given():
     found = found_not_given(matches_table(), PRIORS)
     # f0, f1: CTCF (by id base and by name); f2: GATA2 is not a prior; f3: FOS::JUN
-    assert found["query"].tolist() == ["f3", "f2"]
+    assert found["filter"].tolist() == ["f3", "f2"]
     assert found["target_id"].tolist() == ["MA0099.4", "MA0036.4"]
-    assert found_not_given(matches_table(), PRIORS, q_threshold=1e-5)["query"].tolist() == ["f3"]
+    assert found["family_id"].tolist() == ["matrix:MA0099", "matrix:MA0036"]
+    assert found["filters"].tolist() == [1, 1]
+    assert found_not_given(matches_table(), PRIORS, q_threshold=1e-5)["filter"].tolist() == ["f3"]
     with pytest.raises(ValueError, match="lacks"):
         found_not_given(matches_table().drop(columns="q_value"), PRIORS)
+
+
+def family_table(groups: dict[str, list[tuple[str, str]]]) -> pd.DataFrame:
+    rows = [
+        {"target_id": i, "target_name": n, "family_id": fam, "family_label": fam.upper(),
+         "family_size": len(members), "jaspar_families": "", "grouped_by": "similarity"}
+        for fam, members in groups.items()
+        for i, n in members
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+GATA_FAMILY = family_table(
+    {
+        "family:gata": [("MA0035.5", "GATA1"), ("MA0036.4", "GATA2")],
+        "family:ctcf": [("MA0139.2", "CTCF"), ("MA1929.2", "CTCF"), ("MA1930.2", "CTCF")],
+        "family:ap1": [("MA0099.4", "FOS::JUN")],
+        "family:ets": [("MA0080.7", "Spi1")],
+        "family:nrf": [("MA0506.3", "Nrf1")],
+    }
+)
+
+
+def test_a_paralog_top_hit_recovers_the_prior_through_its_family():
+    table = recovery_table(matches_table(), PRIORS, families=GATA_FAMILY).set_index("prior_id")
+    assert table["recovered"].tolist() == [True, True, False, False]
+    gata = table.loc["MA0035.5"]
+    # f2's best hit is the paralog GATA2; the prior's own matrix is its second hit
+    assert gata["match"] == "family" and gata["filter"] == "f2"
+    assert gata["target_id"] == "MA0036.4" and gata["family_id"] == "family:gata"
+    assert gata["family_label"] == "FAMILY:GATA" and gata["q_value"] == 1e-4
+    ctcf = table.loc["MA0139.2"]
+    assert ctcf["match"] == "own" and ctcf["target_id"] == "MA0139.1"
+    assert table.loc["MA0080.7", "match"] == ""
+    # ... and the paralog is not "found, not given": only FOS::JUN is
+    found = found_not_given(matches_table(), PRIORS, families=GATA_FAMILY)
+    assert found["family_id"].tolist() == ["family:ap1"]
+    assert found["members_hit"].tolist() == ["MA0099.4 FOS::JUN"]
+
+
+def test_own_rank_counts_the_priors_place_among_the_filters_hits():
+    df = matches_table()
+    df["rank"] = df.groupby("query").cumcount() + 1
+    table = recovery_table(df, PRIORS, families=GATA_FAMILY).set_index("prior_id")
+    assert table.loc["MA0035.5", "own_rank"] == 2
+    assert table.loc["MA0139.2", "own_rank"] == 1
+
+
+def test_found_not_given_groups_filters_by_family():
+    df = matches_table()
+    extra = pd.DataFrame(
+        [("f7", "MA0099.3", "FOS::JUN", "-", 0, 1e-8, 1e-6, "compared"),
+         ("f8", "MA0478.1", "FOSL2", "+", 1, 1e-7, 1e-5, "compared")],
+        columns=["query", "target_id", "target_name", "orientation", "offset", "p_value",
+                 "q_value", "status"],
+    )  # fmt: skip
+    fams = family_table(
+        {
+            "family:ap1": [("MA0099.4", "FOS::JUN"), ("MA0099.3", "FOS::JUN"),
+                           ("MA0478.1", "FOSL2")],
+            "family:gata2": [("MA0036.4", "GATA2")],
+        }
+    )  # fmt: skip
+    found = found_not_given(pd.concat([df, extra], ignore_index=True), PRIORS, families=fams)
+    assert found["family_id"].tolist() == ["family:ap1", "family:gata2"]
+    ap1 = found.iloc[0]
+    assert ap1["filters"] == 3 and ap1["filter"] == "f3" and ap1["q_value"] == 1e-7
+    assert ap1["members_hit"] == "MA0099.4 FOS::JUN, MA0099.3 FOS::JUN, MA0478.1 FOSL2"
 
 
 def test_recovery_from_a_real_comparison(jaspar):

@@ -207,13 +207,15 @@ def _parse(path: Path) -> tuple[str, _Refs]:
 def test_report_sections(finished):
     page = finished / RUN / "report/index.html"
     text, refs = _parse(page)
-    assert set(refs.ids) >= {"run", "search", "final", "motifs", "files"}
+    assert set(refs.ids) >= {"run", "search", "final", "motifs", "patterns", "files"}
     for heading in (
         "The run", "The search", "Reward of every child", "The rl controller over the steps",
         "Validation loss against knowledge dissimilarity", "The final model", "Architecture",
-        "ROC and precision-recall curves", "Negative control", "Prior motifs recovered",
+        "ROC and precision-recall curves", "Negative controls", "Prior motifs recovered",
         "Found, not given", "Planted motifs (demo truth)", "Every filter", "Configuration",
-        "Compute",
+        "Compute", "TF-MoDISco patterns", "Prior motifs recovered by patterns",
+        "Found by patterns, not given", "columns shuffled (second negative control",
+        "replicates (activation PWMs)",
     ):  # fmt: skip
         assert heading in text, heading
     summary = json.loads((finished / RUN / "final/summary.json").read_text())
@@ -221,10 +223,19 @@ def test_report_sections(finished):
     interpret = json.loads((finished / RUN / "interpret/summary.json").read_text())
     control = interpret["control_significant_filters"]
     assert f"{control['activation']} / {control['softmax']}" in text
+    shuffled = interpret["shuffled_significant_filters"]
+    assert f"{shuffled['activation']} / {shuffled['softmax']}" in text
+    # the replicate agreement of every prior, as k/n (2 replicates in the tiny run)
+    assert interpret["replicates"]["n"] == 2
+    for prior in interpret["replicates"]["priors"]["activation"]:
+        assert f"{prior['name']} {prior['in']}/2" in text
     assert "children_per_step: 2" in text  # the configuration, as YAML
-    # one logo per filter, plus the reward, controller, loss-vs-K and ROC/PR figures
+    # one logo per filter and per pattern, plus the reward, controller, loss-vs-K and ROC/PR
+    patterns = json.loads((finished / RUN / "attribute/summary.json").read_text())
     images = [v for tag, name, v in refs.refs if tag == "img"]
-    assert len(images) == interpret["n_filters"] + 4
+    assert len(images) == interpret["n_filters"] + patterns["patterns"] + 4
+    for task, info in patterns["tasks"].items():
+        assert f"{task}: {info['windows']} windows" in text
     assert "MA0139.2" in text and "tiny" in text
 
 
@@ -249,7 +260,8 @@ def test_report_links_resolve(finished):
     files = [h for h in hrefs if not h.startswith("#")]
     assert {a[1:] for a in anchors} <= set(refs.ids)
     names = {Path(unquote(h)).name for h in files}
-    assert {"history.tsv", "matches.tsv", "filters.meme", "model.keras"} <= names
+    assert {"history.tsv", "matches.tsv", "filters.meme", "model.keras", "replicates.tsv",
+            "families.tsv", "patterns.tsv", "pattern_recovery.tsv"} <= names  # fmt: skip
     for href in files:
         target = (page.parent / unquote(href)).resolve()
         assert target.is_file(), href
@@ -272,6 +284,7 @@ def test_report_without_a_search_says_so(finished, tmp_path, cli):
     text, refs = _parse(out)
     assert "This run did not search" in text and "Reward of every child" not in text
     assert "Compute" not in text and "Planted motifs" not in text
+    assert "TF-MoDISco was not run" in text
     for href in (v for _, name, v in refs.refs if name == "href" and not v.startswith("#")):
         assert (out.parent / unquote(href)).is_file(), href
     # a missing interpretation is bad input, named
@@ -307,7 +320,7 @@ def test_report_with_a_reference_search(finished, tmp_path, cli):
 
 @pytest.mark.workflow
 def test_workflow_outputs_logs_and_snakemake_report(finished, tmp_path):
-    for rule in ("interpret_filters", "report"):
+    for rule in ("interpret_filters", "attribute_final", "report"):
         assert (finished / f"logs/{rule}/tiny/tiny.log").exists()
         assert (finished / f"benchmarks/{rule}/tiny/tiny.tsv").exists()
     again = snakemake(finished, None, "--configfile", str(finished / "config.yaml"), "--dry-run")

@@ -121,6 +121,17 @@ def test_images_load_and_console_is_clean(page):
     assert result["errors"] == [], result["errors"]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert console == [], console
+    # the rendered page has the interpretation sections, and every in-page link
+    # (recovery and found rows -> a filter's or pattern's logo) lands on an element
+    dom = proc.stdout
+    for section in ("motifs", "patterns"):
+        assert f'id="{section}"' in dom, section
+    for heading in ("Negative controls", "Prior motifs recovered", "TF-MoDISco patterns"):
+        assert heading in dom, heading
+    targets = set(re.findall(r'href="#([^"]+)"', dom))
+    assert any(t.startswith("filter-") for t in targets)
+    for target in targets:
+        assert f'id="{target}"' in dom, target
 
 
 def test_screenshot(page):

@@ -36,9 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("evaluate", "test the final model's replicates on the held-out chromosomes"),
     "replay": ("replay", "run a search against a table of recorded results, no training"),
+    "motif-families": (
+        "motif_families",
+        "group a motif collection into families (JASPAR annotation and similarity)",
+    ),
     "compare-motifs": (
         "compare_motifs",
         "the final model's filters as PWMs against JASPAR, prior recovery, negative control",
+    ),
+    "attribute": (
+        "attribute",
+        "attributions of the final model, TF-MoDISco patterns and their motif matches",
     ),
     "report": ("report", "one self-contained HTML page about a finished run"),
     "predict": ("predict", "score new regions or a tiled range with a found model"),

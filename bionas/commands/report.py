@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-history", metavar="history.tsv",
                         help="history of a random search in the same model space, drawn for comparison")
     parser.add_argument("--truth", metavar="truth.tsv", help="planted motifs of a simulated dataset")
+    parser.add_argument("--attribute-dir", metavar="DIR",
+                        help="output of bionas attribute (TF-MoDISco patterns); omit: no such section")
     config = parser.add_mutually_exclusive_group()
     config.add_argument("--config", metavar="CONFIG.yaml", help="configuration file to show")
     config.add_argument("--config-text", metavar="YAML", help="configuration to show, as YAML text")
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         controllers=[Path(c) for c in args.controllers],
         reference_history=_path(args.reference_history),
         truth=_path(args.truth),
+        attribute_dir=_path(args.attribute_dir),
         config_text=config_text,
         benchmarks=_path(args.benchmarks),
     )

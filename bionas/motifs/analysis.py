@@ -10,10 +10,12 @@ whole collection; see :mod:`bionas.motifs.compare`):
 - ``softmax``: from the weights, a per-position softmax with ``--temperature``
   (:func:`bionas.motifs.interpret.softmax_pwms`, trimmed at 0.5 bit).
 
-The negative control runs the same pipeline on the filters of a randomly
-initialised model of the same architecture (built by the caller), on the same sequences: its filters should match
-nothing. The count of control filters with a significant best match is
-written next to the model's own counts.
+Two negative controls run the same pipeline and should match nothing: the
+filters of a randomly initialised model of the same architecture (built by
+the caller) on the same sequences, and the trained filters with their
+columns shuffled. The count of control filters with a significant best
+match is written next to the model's own counts, and so is, per kind, the
+number of filters too flat to compare (no column informative enough).
 
 Outputs in ``--out-dir`` (each written atomically):
 
@@ -24,17 +26,32 @@ Outputs in ``--out-dir`` (each written atomically):
     informative enough to compare.
 ``control_matches.tsv``
     The same for the randomly initialised model.
+``shuffled_matches.tsv``
+    The same for the trained filters with their columns (positions) shuffled
+    (:func:`bionas.motifs.pwm.shuffled_columns`, seeded by the control seed):
+    a second negative control that keeps the trained model's weight scale
+    and each filter's information content.
 ``filters.meme``, ``filters_softmax.meme``
     Activation and softmax PWMs of every filter, full width (MEME minimal).
 ``filters.tsv``
     One row per filter: activation sites, and per kind the compared span,
     its information content (bits), consensus, best match and its p/q-value.
 ``recovery.tsv``
-    Per kind and prior motif: recovered or not, the best filter and its
-    q-value (:func:`bionas.motifs.interpret.recovery_table`).
+    Per kind and prior motif: recovered or not, by the prior's own matrix or
+    a matrix of its family, the best filter and its q-value
+    (:func:`bionas.motifs.interpret.recovery_table`).
 ``found_not_given.tsv``
-    Per kind, filters whose significant best match is not a prior
+    Per kind, one row per motif family that some filter's significant best
+    match belongs to and that is no prior's family
     (:func:`bionas.motifs.interpret.found_not_given`).
+``families.tsv``
+    The collection's family table the judgement used
+    (:data:`bionas.motifs.families.FAMILY_COLUMNS`), so the folder is
+    complete for the report.
+``replicates.tsv``
+    Agreement over the final architecture's replicates: per kind, for each
+    prior and each family found (not given) in any replicate, in how many
+    replicates it was recovered or found (:func:`replicate_agreement`).
 ``best_targets.meme``
     The matrices of every best match (as stored in the collection), so the
     report can draw them without reading the collection again.
@@ -57,6 +74,7 @@ import pandas as pd
 
 from bionas.errors import InputError
 from bionas.io import write_json, write_text
+from bionas.motifs.pwm import shuffled_columns
 
 #: The two ways a filter becomes a PWM, in report order.
 KINDS = ("activation", "softmax")
@@ -85,6 +103,7 @@ class AnalysisSettings:
     activation_threshold: float = 0.5
     q_threshold: float = 0.05
     top_k: int = 10
+    control_seed: int = 0
     cache_dir: str | None = None
     threads: int = 1
 
@@ -147,6 +166,12 @@ def compare_both(
         df.insert(0, "kind", kind)
         tables.append(df)
     return pd.concat(tables, ignore_index=True)
+
+
+def flat_filters(matches: pd.DataFrame) -> dict[str, int]:
+    """Per kind, the number of filters too flat to compare (status ``uninformative``)."""
+    flat = matches[matches["status"] == "uninformative"]
+    return {kind: int(flat.loc[flat["kind"] == kind, "query"].nunique()) for kind in KINDS}
 
 
 def significant_filters(matches: pd.DataFrame, q_threshold: float) -> dict[str, int]:
@@ -267,6 +292,99 @@ def load_targets(source: str, tax_group: str) -> list[Any]:
     return load_collection(source, "CORE", group)
 
 
+#: Columns of ``replicates.tsv``.
+AGREEMENT_COLUMNS = ["kind", "what", "id", "name", "recovered_in", "replicates", "seeds"]
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """One model's filters judged against the priors: matches, recovery, families found."""
+
+    pwms: FilterPWMs
+    matches: pd.DataFrame
+    recovery: pd.DataFrame
+    found: pd.DataFrame
+
+
+def interpret_model(
+    model: Any,
+    positives: np.ndarray,
+    priors: Sequence[Any],
+    collection: Sequence[Any],
+    settings: AnalysisSettings,
+    families: pd.DataFrame | None,
+) -> Interpretation:
+    """PWMs of one model's filters, their matches, prior recovery and found families."""
+    from bionas.motifs.interpret import found_not_given, recovery_table
+
+    pwms = model_pwms(model, positives, settings.temperature, settings.activation_threshold)
+    matches = compare_both(
+        pwms, collection, top_k=settings.top_k, cache_dir=settings.cache_dir,
+        threads=settings.threads,
+    )  # fmt: skip
+    q = settings.q_threshold
+    return Interpretation(
+        pwms,
+        matches,
+        per_kind(matches, recovery_table, priors, q, families=families),
+        per_kind(matches, found_not_given, priors, q, families=families),
+    )
+
+
+def replicate_agreement(
+    replicates: Sequence[tuple[int, Interpretation]], priors: Sequence[Any]
+) -> pd.DataFrame:
+    """In how many replicates each prior was recovered and each family found, per kind.
+
+    Parameters
+    ----------
+    replicates : sequence of (seed, Interpretation)
+        One per trained replicate of the final architecture.
+    priors : sequence of Motif
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`AGREEMENT_COLUMNS`: ``what`` is ``prior`` (every prior, in
+        order) or ``found`` (every family found, not given, in any replicate,
+        most replicates first); ``seeds`` lists the replicates (by training
+        seed) that recovered or found it.
+    """
+    n = len(replicates)
+    rows = []
+    for kind in KINDS:
+        for prior in priors:
+            seeds = [
+                seed
+                for seed, rep in replicates
+                if rep.recovery.loc[
+                    (rep.recovery["kind"] == kind) & (rep.recovery["prior_id"] == str(prior.id)),
+                    "recovered",
+                ].any()
+            ]
+            rows.append(
+                {"kind": kind, "what": "prior", "id": str(prior.id), "name": str(prior.name),
+                 "recovered_in": len(seeds), "replicates": n, "seeds": seeds}
+            )  # fmt: skip
+        found: dict[str, dict[str, Any]] = {}
+        for seed, rep in replicates:
+            sub = rep.found[rep.found["kind"] == kind]
+            for fam, label, target in zip(
+                sub["family_id"], sub["family_label"], sub["target_name"], strict=True
+            ):
+                entry = found.setdefault(fam, {"name": label or target, "seeds": []})
+                if seed not in entry["seeds"]:
+                    entry["seeds"].append(seed)
+        for fam, entry in sorted(found.items(), key=lambda kv: -len(kv[1]["seeds"])):
+            rows.append(
+                {"kind": kind, "what": "found", "id": fam, "name": entry["name"],
+                 "recovered_in": len(entry["seeds"]), "replicates": n, "seeds": entry["seeds"]}
+            )  # fmt: skip
+    df = pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+    df["seeds"] = df["seeds"].map(lambda s: ",".join(str(x) for x in s))
+    return df
+
+
 @dataclass(frozen=True)
 class FilterAnalysis:
     """Everything :func:`write_analysis` writes; see the module docstring for the files."""
@@ -274,9 +392,12 @@ class FilterAnalysis:
     trained: FilterPWMs
     matches: pd.DataFrame
     control_matches: pd.DataFrame
+    shuffled_matches: pd.DataFrame
     recovery: pd.DataFrame
     found: pd.DataFrame
     filters: pd.DataFrame
+    agreement: pd.DataFrame
+    families: pd.DataFrame | None
     seconds: dict[str, float]
 
 
@@ -288,8 +409,11 @@ def analyse_filters(
     collection: Sequence[Any],
     settings: AnalysisSettings,
     model_path: str | Path | None = None,
+    *,
+    families: pd.DataFrame | None = None,
+    replicates: Sequence[tuple[int, Any]] = (),
 ) -> FilterAnalysis:
-    """PWMs of ``model``'s and ``control_model``'s filters, their matches, prior recovery, found motifs.
+    """PWMs of ``model``'s and ``control_model``'s filters, their matches, prior recovery, found families.
 
     Parameters
     ----------
@@ -301,36 +425,65 @@ def analyse_filters(
     settings : AnalysisSettings
     model_path : path, optional
         Named in the error when the trained model's filters cannot be read.
+    families : pandas.DataFrame, optional
+        The collection's families (:mod:`bionas.motifs.families`); without
+        them every matrix is its own family.
+    replicates : sequence of (seed, keras.Model)
+        Every trained replicate of the final architecture, for the agreement
+        table; none: the agreement is over ``model`` alone.
     """
-    from bionas.motifs.interpret import found_not_given, recovery_table
-
     started = time.monotonic()
     try:
-        trained = model_pwms(model, positives, settings.temperature, settings.activation_threshold)
+        main = interpret_model(model, positives, priors, collection, settings, families)
     except ValueError as err:
         raise InputError(f"cannot read the first-layer filters: {err}", model_path) from None
+    compared = time.monotonic()
     control = model_pwms(
         control_model, positives, settings.temperature, settings.activation_threshold
     )
-    loaded = time.monotonic()
     opts = {"top_k": settings.top_k, "cache_dir": settings.cache_dir, "threads": settings.threads}
-    matches = compare_both(trained, collection, **opts)
-    compared = time.monotonic()
     control_matches = compare_both(control, collection, **opts)
-    q = settings.q_threshold
+    rng = np.random.default_rng(settings.control_seed)
+    shuffled = FilterPWMs(
+        shuffled_columns(main.pwms.activation, rng),
+        shuffled_columns(main.pwms.softmax, rng),
+        main.pwms.sites,
+    )
+    shuffled_matches = compare_both(shuffled, collection, **opts)
+    controlled = time.monotonic()
+    reps = [
+        (seed, interpret_model(m, positives, priors, collection, settings, families))
+        for seed, m in replicates
+    ] or [(None, main)]
     return FilterAnalysis(
-        trained=trained,
-        matches=matches,
+        trained=main.pwms,
+        matches=main.matches,
         control_matches=control_matches,
-        recovery=per_kind(matches, recovery_table, priors, q),
-        found=per_kind(matches, found_not_given, priors, q),
-        filters=filter_table(trained, matches),
+        shuffled_matches=shuffled_matches,
+        recovery=main.recovery,
+        found=main.found,
+        filters=filter_table(main.pwms, main.matches),
+        agreement=replicate_agreement(reps, priors),
+        families=families,
         seconds={
-            "pwms": round(loaded - started, 2),
-            "compare": round(compared - loaded, 2),
+            "model": round(compared - started, 2),
+            "control": round(controlled - compared, 2),
+            "replicates": round(time.monotonic() - controlled, 2),
             "total": round(time.monotonic() - started, 2),
         },
     )
+
+
+def _agreement_counts(agreement: pd.DataFrame, what: str) -> dict[str, list[dict[str, Any]]]:
+    """Per kind: id, name and the number of replicates that recovered (``prior``) or found it."""
+    out = {}
+    for kind in KINDS:
+        rows = agreement[(agreement["kind"] == kind) & (agreement["what"] == what)]
+        out[kind] = [
+            {"id": str(i), "name": str(n), "in": int(k)}
+            for i, n, k in rows[["id", "name", "recovered_in"]].itertuples(index=False)
+        ]
+    return out
 
 
 def write_analysis(
@@ -347,7 +500,7 @@ def write_analysis(
     ``provenance`` (collection, tax group, control seed, test positives) joins
     the settings and counts in ``summary.json``.
     """
-    from bionas.motifs.compare import best_matches
+    from bionas.motifs.compare import SHUFFLES, best_matches
     from bionas.motifs.io import Motif, write_meme
 
     out = Path(out_dir)
@@ -370,10 +523,14 @@ def write_analysis(
     )
     write_tsv(out / "matches.tsv", matches)
     write_tsv(out / "control_matches.tsv", analysis.control_matches)
+    write_tsv(out / "shuffled_matches.tsv", analysis.shuffled_matches)
     write_tsv(out / "filters.tsv", analysis.filters)
     write_tsv(out / "recovery.tsv", analysis.recovery)
     write_tsv(out / "found_not_given.tsv", analysis.found)
-    recovery, found = analysis.recovery, analysis.found
+    write_tsv(out / "replicates.tsv", analysis.agreement)
+    if analysis.families is not None:
+        write_tsv(out / "families.tsv", analysis.families)
+    recovery, found, agreement = analysis.recovery, analysis.found, analysis.agreement
     summary = {
         "n_filters": len(names),
         "filter_width": int(trained.activation.shape[1]),
@@ -387,18 +544,43 @@ def write_analysis(
         "activation_threshold": settings.activation_threshold,
         "q_threshold": q,
         "top_k": settings.top_k,
+        "shuffles": SHUFFLES,
         "control_seed": provenance["control_seed"],
         "significant_filters": significant_filters(matches, q),
         "control_significant_filters": significant_filters(analysis.control_matches, q),
+        "shuffled_significant_filters": significant_filters(analysis.shuffled_matches, q),
+        "too_flat_filters": flat_filters(matches),
+        "control_too_flat_filters": flat_filters(analysis.control_matches),
         "recovered": {
             kind: recovery.loc[
                 (recovery["kind"] == kind) & recovery["recovered"], "prior_id"
             ].tolist()
             for kind in KINDS
         },
-        "found_not_given": {
-            kind: list(dict.fromkeys(found.loc[found["kind"] == kind, "target_id"]))
+        "recovered_by": {
+            kind: {
+                str(i): str(m)
+                for i, m in recovery.loc[
+                    (recovery["kind"] == kind) & recovery["recovered"], ["prior_id", "match"]
+                ].itertuples(index=False)
+            }
             for kind in KINDS
+        },
+        "found_not_given": {
+            kind: [
+                {"family_id": f, "label": lab, "best": f"{t} {n}"}
+                for f, lab, t, n in found.loc[
+                    found["kind"] == kind, ["family_id", "family_label", "target_id", "target_name"]
+                ].itertuples(index=False)
+            ]
+            for kind in KINDS
+        },
+        "families": provenance.get("families"),
+        "replicates": {
+            "n": int(agreement["replicates"].max()) if len(agreement) else 0,
+            "seeds": provenance.get("replicate_seeds", []),
+            "priors": _agreement_counts(agreement, "prior"),
+            "found": _agreement_counts(agreement, "found"),
         },
         "seconds": dict(analysis.seconds),
     }

@@ -19,18 +19,22 @@ without being told).
 A match names a prior when its matrix id without version equals the prior's
 (``MA0139.2`` and ``MA0139.1`` are both ``MA0139``) or its TF name equals the
 prior's, case-insensitively (``CTCF`` MA1929.2 names the prior ``CTCF``
-MA0139.2).
+MA0139.2). With a family table (:mod:`bionas.motifs.families`) a match to
+any matrix of the prior's family recovers the prior too (a filter that
+learned IRF1 but matches the paralog IRF2 best), and "found, not given" lists
+families, never the family of a prior.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from bionas.motifs.compare import best_matches, id_base
+from bionas.motifs.families import family_index
 
 #: Sequences per block when scanning; bounds memory to about
 #: ``batch_size * L * (4 * span + 2 * n_filters) * 4`` bytes.
@@ -371,17 +375,69 @@ def _check_matches(matches: pd.DataFrame) -> pd.DataFrame:
     return matches
 
 
-def _prior_keys(priors: Sequence[Any]) -> tuple[set[str], set[str]]:
-    ids = {id_base(p.id) for p in priors}
-    names = {str(p.name).casefold() for p in priors}
-    return ids, names
+class PriorKeys(NamedTuple):
+    """What names a prior in a match table: its own matrix and its family."""
+
+    id: str
+    name: str
+    family: frozenset[str]
 
 
-def _names_prior(df: pd.DataFrame, prior_id: str, prior_name: str) -> pd.Series:
-    """Rows whose target is the prior: same id without version, or same TF name."""
-    return df["target_id"].map(id_base).eq(id_base(prior_id)) | df["target_name"].str.casefold().eq(
-        str(prior_name).casefold()
-    )
+def _family_of(families: Mapping[str, str], target_id: str) -> str:
+    """A matrix's family id; without a family table each matrix is its own family."""
+    return families.get(str(target_id), f"matrix:{id_base(target_id)}")
+
+
+def prior_keys(
+    priors: Sequence[Any], families: pd.DataFrame | None = None
+) -> list[PriorKeys]:
+    """Each prior's id, name and family ids.
+
+    A prior's family is the family of every collection matrix that is the
+    prior's own: the same id without version, or the same TF name
+    (case-insensitive). A prior the collection does not hold (a user's own
+    motif) has no family but its own matrix.
+    """
+    rows = []
+    table = families if families is not None else None
+    for p in priors:
+        fams: set[str] = set()
+        if table is not None and not table.empty:
+            own = table["target_id"].map(id_base).eq(id_base(p.id)) | table[
+                "target_name"
+            ].str.casefold().eq(str(p.name).casefold())
+            fams = set(table.loc[own, "family_id"])
+        fams.add(f"matrix:{id_base(p.id)}")
+        rows.append(PriorKeys(str(p.id), str(p.name), frozenset(fams)))
+    return rows
+
+
+def _is_own(df: pd.DataFrame, prior: PriorKeys) -> pd.Series:
+    """Rows whose target is the prior's own matrix: same id without version, or same TF name."""
+    return df["target_id"].map(id_base).eq(id_base(prior.id)) | df[
+        "target_name"
+    ].str.casefold().eq(prior.name.casefold())
+
+
+def _with_top_hits(matches: pd.DataFrame, families: Mapping[str, str]) -> pd.DataFrame:
+    """Compared rows with ``top_hit`` (the filter's best match) and ``family_id`` columns."""
+    df = matches[matches["p_value"].notna()].copy()
+    top = best_matches(df)
+    df["top_hit"] = False
+    if not top.empty:
+        key = pd.MultiIndex.from_frame(df[["query", "target_id"]])
+        top_key = pd.MultiIndex.from_frame(top[["query", "target_id"]])
+        df["top_hit"] = key.isin(top_key)
+    df["family_id"] = [_family_of(families, t) for t in df["target_id"]]
+    return df
+
+
+#: Columns of :func:`recovery_table`.
+RECOVERY_COLUMNS = [
+    "prior_id", "prior_name", "recovered", "match", "filter", "target_id", "target_name",
+    "family_id", "family_label", "own_rank", "top_hit", "orientation", "offset",
+    "p_value", "q_value",
+]  # fmt: skip
 
 
 def recovery_table(
@@ -389,14 +445,17 @@ def recovery_table(
     priors: Sequence[Any],
     q_threshold: float = 0.05,
     *,
+    families: pd.DataFrame | None = None,
     top_hit_only: bool = True,
 ) -> pd.DataFrame:
-    """Which prior motifs the filters recovered.
+    """Which prior motifs the filters recovered, by the prior's own matrix or its family.
 
-    A prior is recovered when a filter's match to it (by id without version,
-    or TF name) has ``q_value < q_threshold`` and, with ``top_hit_only``, is
-    that filter's best match (smallest p-value), so a filter that matches a
-    paralog better does not count. Without it any significant match counts.
+    A prior is recovered when a filter's best match (smallest p-value; with
+    ``top_hit_only=False`` any match) has ``q_value < q_threshold`` and is
+    the prior's own matrix (same id without version, or same TF name) or a
+    matrix of the prior's family (``families``, from
+    :mod:`bionas.motifs.families`). A filter that learned IRF1's sites but
+    matches IRF2's matrix best recovers the prior IRF1 as ``family``.
 
     Parameters
     ----------
@@ -407,40 +466,61 @@ def recovery_table(
         The prior motifs (``id`` and ``name`` are used).
     q_threshold : float
         Significance level for q-values.
+    families : pandas.DataFrame, optional
+        The collection's family table; without it a prior's family is its
+        own matrix.
     top_hit_only : bool
         Count only matches that are a filter's best.
 
     Returns
     -------
     pandas.DataFrame
-        One row per prior, in order: ``prior_id``, ``prior_name``,
-        ``recovered``, and the best supporting match: ``filter``,
-        ``target_id``, ``target_name``, ``top_hit`` (it is the filter's best
-        match), ``orientation``, ``offset``, ``p_value``, ``q_value``. The best
-        match is the recovering one with the smallest q-value (then p-value);
-        for an unrecovered prior, its best match of any kind, or empty.
+        One row per prior, in order (:data:`RECOVERY_COLUMNS`):
+        ``recovered``; ``match``: ``own`` (the supporting match is the
+        prior's own matrix), ``family`` (a matrix of its family) or empty;
+        the supporting match (``filter``, ``target_id``, ``target_name``,
+        ``family_id``, ``family_label``, ``top_hit``, ``orientation``,
+        ``offset``, ``p_value``, ``q_value``), and ``own_rank``: the rank of
+        the prior's own matrix among that filter's hits (1 = its best; NA when
+        it is not among the hits kept). Own-matrix matches are preferred over
+        family ones, then the smallest q-value. For an unrecovered prior the
+        row shows its best match of any kind, or nothing.
     """
     _check_matches(matches)
-    df = matches[matches["p_value"].notna()].copy()
-    top = best_matches(df)
-    df["top_hit"] = False
-    if not top.empty:
-        key = pd.MultiIndex.from_frame(df[["query", "target_id"]])
-        top_key = pd.MultiIndex.from_frame(top[["query", "target_id"]])
-        df["top_hit"] = key.isin(top_key)
+    fam = family_index(families)
+    labels = (
+        dict(zip(families["family_id"], families["family_label"], strict=False))
+        if families is not None
+        else {}
+    )
+    df = _with_top_hits(matches, fam)
     rows = []
-    for prior in priors:
-        cand = df[_names_prior(df, prior.id, prior.name)]
+    for prior in prior_keys(priors, families):
+        own = _is_own(df, prior)
+        in_family = own | df["family_id"].isin(prior.family)
+        cand = df[in_family].assign(own=own[in_family])
         ok = cand[(cand["q_value"] < q_threshold) & (cand["top_hit"] | (not top_hit_only))]
-        pick = ok if not ok.empty else cand
-        row = {"prior_id": str(prior.id), "prior_name": str(prior.name), "recovered": not ok.empty}
+        pick = ok if not ok.empty else cand[cand["own"]]
+        row: dict[str, Any] = {
+            "prior_id": prior.id, "prior_name": prior.name, "recovered": not ok.empty, "match": "",
+        }  # fmt: skip
         if not pick.empty:
-            best = pick.sort_values(["q_value", "p_value"], kind="stable").iloc[0]
+            keys = ["own", "q_value", "p_value"] + (
+                ["tomtom_p_value"] if "tomtom_p_value" in pick.columns else []
+            )
+            best = pick.sort_values(
+                keys, ascending=[False] + [True] * (len(keys) - 1), kind="stable"
+            ).iloc[0]
+            hits = df[(df["query"] == best["query"]) & _is_own(df, prior)]
             row.update(
                 {
+                    "match": ("own" if best["own"] else "family") if not ok.empty else "",
                     "filter": best["query"],
                     "target_id": best["target_id"],
                     "target_name": best["target_name"],
+                    "family_id": best["family_id"],
+                    "family_label": labels.get(best["family_id"], ""),
+                    "own_rank": int(hits["rank"].min()) if "rank" in hits and len(hits) else None,
                     "top_hit": bool(best["top_hit"]),
                     "orientation": best.get("orientation"),
                     "offset": best.get("offset"),
@@ -449,47 +529,93 @@ def recovery_table(
                 }
             )
         rows.append(row)
-    columns = [
-        "prior_id", "prior_name", "recovered", "filter", "target_id", "target_name",
-        "top_hit", "orientation", "offset", "p_value", "q_value",
-    ]  # fmt: skip
-    out = pd.DataFrame(rows).reindex(columns=columns)
+    out = pd.DataFrame(rows).reindex(columns=RECOVERY_COLUMNS)
     out["recovered"] = out["recovered"].astype(bool)
-    out["offset"] = out["offset"].astype("Int64")
+    for col in ("offset", "own_rank"):
+        out[col] = out[col].astype("Int64")
     out["top_hit"] = out["top_hit"].astype("boolean")
     return out
 
 
+#: Columns of :func:`found_not_given`.
+FOUND_COLUMNS = [
+    "family_id", "family_label", "filters", "filter", "target_id", "target_name",
+    "orientation", "offset", "p_value", "q_value", "query_consensus", "target_consensus",
+    "members_hit",
+]  # fmt: skip
+
+
 def found_not_given(
-    matches: pd.DataFrame, priors: Sequence[Any], q_threshold: float = 0.05
+    matches: pd.DataFrame,
+    priors: Sequence[Any],
+    q_threshold: float = 0.05,
+    *,
+    families: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Filters whose best match is significant and is not a prior motif.
+    """Motif families the filters found that are not the family of any prior.
+
+    A filter finds a family when its best match is significant
+    (``q_value < q_threshold``); the family is "found, not given" when no
+    prior is that matrix or a member of its family.
 
     Parameters
     ----------
     matches : pandas.DataFrame
         The table from :func:`bionas.motifs.compare.compare_motifs`.
     priors : sequence of bionas.motifs.io.Motif
-        The motifs the search was given (``id`` and ``name`` are used); a match
-        is a prior when its id without version or its TF name
-        (case-insensitive) equals a prior's.
+        The motifs the search was given.
     q_threshold : float
         Significance level for q-values.
+    families : pandas.DataFrame, optional
+        The collection's family table; without it every matrix is its own
+        family.
 
     Returns
     -------
     pandas.DataFrame
-        The matching rows of ``matches`` (each filter's best match), by
-        ascending q-value.
+        One row per family (:data:`FOUND_COLUMNS`), by ascending q-value:
+        ``filters`` (how many filters found it), the best filter's match
+        (``filter``, ``target_id``, ... ``target_consensus``) and
+        ``members_hit``: every member matrix that is some filter's
+        significant best match, as ``ID NAME`` joined by ``, ``.
     """
     _check_matches(matches)
-    top = best_matches(matches)
-    ids, names = _prior_keys(priors)
-    is_prior = top["target_id"].map(id_base).isin(ids) | top["target_name"].str.casefold().isin(
-        names
+    fam = family_index(families)
+    labels = (
+        dict(zip(families["family_id"], families["family_label"], strict=False))
+        if families is not None
+        else {}
     )
-    out = top[(top["q_value"] < q_threshold) & ~is_prior]
-    return out.sort_values(["q_value", "p_value"], kind="stable").reset_index(drop=True)
+    top = best_matches(matches)
+    if top.empty:
+        return pd.DataFrame(columns=FOUND_COLUMNS)
+    top = top.assign(family_id=[_family_of(fam, t) for t in top["target_id"]])
+    keys = prior_keys(priors, families)
+    given = set().union(*(k.family for k in keys)) if keys else set()
+    own_any = np.zeros(len(top), dtype=bool)
+    for k in keys:
+        own_any |= _is_own(top, k).to_numpy()
+    sig = top[(top["q_value"] < q_threshold) & ~own_any & ~top["family_id"].isin(given)]
+    sig = sig.sort_values(
+        [k for k in ("q_value", "p_value", "tomtom_p_value") if k in sig.columns], kind="stable"
+    )
+    rows = []
+    for family_id, group in sig.groupby("family_id", sort=False):
+        best = group.iloc[0]
+        members = dict.fromkeys(f"{t} {n}" for t, n in zip(group["target_id"], group["target_name"]))
+        rows.append(
+            {
+                "family_id": family_id,
+                "family_label": labels.get(family_id, ""),
+                "filters": len(group),
+                "filter": best["query"],
+                **{c: best.get(c) for c in FOUND_COLUMNS[4:12]},
+                "members_hit": ", ".join(members),
+            }
+        )
+    out = pd.DataFrame(rows).reindex(columns=FOUND_COLUMNS)
+    out["offset"] = out["offset"].astype("Int64")
+    return out.reset_index(drop=True)
 
 
 __all__ = [
@@ -498,7 +624,11 @@ __all__ = [
     "ConvWeights",
     "activation_pwms",
     "conv_weights",
+    "FOUND_COLUMNS",
+    "RECOVERY_COLUMNS",
+    "PriorKeys",
     "found_not_given",
+    "prior_keys",
     "recovery_table",
     "softmax_pwms",
 ]

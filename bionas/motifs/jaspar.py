@@ -147,3 +147,29 @@ def jaspar_collection(
     db = _jaspar_db(release)
     records = db.fetch_motifs(collection=collection, tax_group=[tax_group] if tax_group else None)
     return [Motif(str(r.matrix_id), str(r.name), _counts_to_pwm(r.counts)) for r in records]
+
+
+@functools.lru_cache(maxsize=4)
+def _jaspar_families(release: str) -> dict[str, tuple[str, ...]]:
+    db = _jaspar_db(release)
+    rows = db.conn.execute(
+        "SELECT m.BASE_ID, m.VERSION, a.VAL FROM MATRIX m JOIN MATRIX_ANNOTATION a ON m.ID = a.ID "
+        "WHERE a.TAG = 'family'"
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for base, version, value in rows:
+        for family in str(value).split("::"):
+            family = family.strip()
+            if family and family not in out.setdefault(f"{base}.{int(version)}", []):
+                out[f"{base}.{int(version)}"].append(family)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def jaspar_families(release: str = DEFAULT_RELEASE) -> dict[str, tuple[str, ...]]:
+    """JASPAR's structural family annotation (``tf_family``) of every matrix, by versioned id.
+
+    A heterodimer's matrix carries the families of both partners (one
+    annotation row each, or one value joined by ``::``). Matrices without an
+    annotation are absent.
+    """
+    return dict(_jaspar_families(release))

@@ -220,4 +220,35 @@ def filters_to_pwms(weights: Any, temperature: float) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def shuffled_columns(pwms: Any, rng: np.random.Generator) -> Any:
+    """Each PWM with its columns (positions) in a random order: the position-shuffled control.
+
+    A shuffled PWM keeps its width, its columns and so its information content
+    and base composition; only their order is lost. Trained filters shuffled
+    this way share the trained model's scale (unlike a randomly initialised
+    model's filters) and should match nothing; :func:`bionas.motifs.compare.compare_motifs`
+    uses such copies of every query as its null.
+
+    Parameters
+    ----------
+    pwms : (n, width, 4) array-like, or a sequence of (width_i, 4) array-likes
+        Objects with a ``pwm`` attribute work too (their matrices are used).
+    rng : numpy.random.Generator
+        Source of the permutations (one per PWM, drawn in order).
+
+    Returns
+    -------
+    (n, width, 4) float64 array for an array input, else a list of (width_i, 4) float64
+        Rows renormalised as :func:`check_pwms` does.
+    """
+    as_array = isinstance(pwms, np.ndarray)
+    if as_array and pwms.ndim != 3:
+        raise ValueError(f"pwms must be (n, width, 4) or a list of (width, 4), got {pwms.shape}")
+    checked = check_pwms(list(pwms), "pwm")
+    out = [p[rng.permutation(p.shape[0])] for p in checked]
+    if as_array:
+        return np.stack(out) if out else np.asarray(pwms, dtype=np.float64).copy()
+    return out
+
+
 _check_pwms = check_pwms  # removed once motifs/compare.py imports check_pwms

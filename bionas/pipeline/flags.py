@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from bionas.records.train_result import TrainSettings
@@ -120,13 +121,21 @@ def selection_flags(final: Mapping[str, Any], found: str | None) -> str:
     return as_flags({"mode": "best_reward", "top_k": final["top_k"], "history": found})
 
 
-def report_flags(history: Iterable[str], controllers: Iterable[str], truth: Iterable[str]) -> str:
-    """The optional inputs of ``bionas report``: search history, controller states, demo truth."""
+def report_flags(
+    history: Iterable[str],
+    controllers: Iterable[str],
+    truth: Iterable[str],
+    attribute: Iterable[str] = (),
+) -> str:
+    """The optional inputs of ``bionas report``: search history, controller states, demo truth,
+    and the folder of ``bionas attribute`` (from its ``summary.json``)."""
+    folders = [str(Path(p).parent) for p in attribute]
     return as_flags(
         {
             "history": list(history) or None,
             "controllers": list(controllers) or None,
             "truth": list(truth) or None,
+            "attribute_dir": folders[0] if folders else None,
         }
     )
 

@@ -48,7 +48,9 @@ class ReportInputs:
     ``history`` and ``controllers`` are absent when the run skipped the
     search; ``reference_history`` is the history of a random search to
     compare with; ``truth`` the planted-motif table of the demo;
-    ``config_text`` the run's configuration as YAML; ``benchmarks`` the
+    ``attribute_dir`` the output of ``bionas attribute`` (TF-MoDISco
+    patterns), absent when it was not run; ``config_text`` the run's
+    configuration as YAML; ``benchmarks`` the
     directory of Snakemake's benchmark files; ``out`` the page's path (links
     are made relative to its directory).
     """
@@ -67,6 +69,7 @@ class ReportInputs:
     controllers: Sequence[Path] = field(default_factory=list)
     reference_history: Path | None = None
     truth: Path | None = None
+    attribute_dir: Path | None = None
     config_text: str | None = None
     benchmarks: Path | None = None
 
@@ -362,35 +365,38 @@ def _filter_rows(
 
 
 def _truth_table(
-    truth_path: Path, matches: pd.DataFrame, priors: list[dict[str, str]], q: float
+    truth_path: Path, matches: pd.DataFrame, priors: list[dict[str, str]], q: float,
+    families: pd.DataFrame | None,
 ) -> Markup | str:
-    """The planted motifs and the filters that found them; "" when the truth has none."""
-    from bionas.motifs.compare import best_matches, id_base
+    """The planted motifs and the filters that found them (own matrix or family); "" when none."""
+    from bionas.motifs.interpret import prior_keys, recovery_table
+    from bionas.motifs.io import Motif
 
     truth = _read_tsv(truth_path, "bionas simulate")
     if truth.empty or "motif_id" not in truth.columns:
         return ""
-    prior_ids = {id_base(p["id"]) for p in priors}
-    prior_names = {str(p["name"]).casefold() for p in priors}
+    planted = truth.groupby(["motif_id", "motif_name"], sort=False).size()
+    motifs = [Motif(str(i), str(n), np.full((1, 4), 0.25)) for i, n in planted.index]
+    given = set().union(*(k.family for k in prior_keys(
+        [Motif(p["id"], p["name"], np.full((1, 4), 0.25)) for p in priors], families)))
+    tables = {
+        kind: recovery_table(matches[matches["kind"] == kind], motifs, q, families=families)
+        for kind in ("activation", "softmax")
+    }
     rows = []
-    for (motif_id, motif_name), group in truth.groupby(["motif_id", "motif_name"], sort=False):
-        row = {"planted motif": f"{motif_id} {motif_name}", "instances": len(group)}
-        row["given as prior"] = (
-            id_base(motif_id) in prior_ids or str(motif_name).casefold() in prior_names
-        )
-        for kind in ("activation", "softmax"):
-            top = best_matches(matches[matches["kind"] == kind])
-            hit = top[
-                top["target_id"].map(id_base).eq(id_base(motif_id))
-                | top["target_name"].str.casefold().eq(str(motif_name).casefold())
-            ]
-            if hit.empty:
-                row[f"best filter ({kind})"] = "none"
-                row[f"q ({kind})"] = None
-            else:
-                h = hit.sort_values(["q_value", "p_value"]).iloc[0]
-                row[f"best filter ({kind})"] = f"{h['query']} → {h['target_id']}"
-                row[f"q ({kind})"] = float(h["q_value"])
+    for i, (key, count) in enumerate(planted.items()):
+        keys = prior_keys([motifs[i]], families)[0]
+        row = {"planted motif": f"{key[0]} {key[1]}", "instances": int(count),
+               "given as prior": bool(keys.family & given)}  # fmt: skip
+        for kind, table in tables.items():
+            r = table.iloc[i]
+            found = bool(r["recovered"])
+            row[f"best filter ({kind})"] = (
+                f"{r['filter']} → {r['target_id']} {r['target_name']}"
+                + (" (family)" if r["match"] == "family" else "")
+                if found else "none"
+            )  # fmt: skip
+            row[f"q ({kind})"] = float(r["q_value"]) if found else None
         rows.append(row)
     df = pd.DataFrame(rows)
     return H.table(
@@ -398,6 +404,75 @@ def _truth_table(
         {"q (activation)": H.fmt_p, "q (softmax)": H.fmt_p,
          "given as prior": lambda v: "yes" if v else "no"},
         row_class=lambda r: "sig" if (r["q (activation)"] or 1) < q else "",
+    )  # fmt: skip
+
+
+def _families_note(families: dict[str, Any] | None) -> str:
+    """How the collection was grouped into families, in words."""
+    if not families:
+        return "every matrix is its own family"
+    how = families.get("grouped_by", [])
+    if how == ["similarity"]:
+        return (f"{families.get('count')} families by motif similarity alone: the collection "
+                "has no family annotation")  # fmt: skip
+    return f"{families.get('count')} families from JASPAR's structural families and motif similarity"
+
+
+def _filter_link(name: Any) -> Markup | str:
+    """A link to the filter's row (and logo) in the table of every filter."""
+    if pd.isna(name) or not str(name):
+        return "—"
+    return Markup('<a class="mono" href="#{0}">{1}</a>').format(f"filter-{name}", name)
+
+
+def _agreement_column(table: pd.DataFrame, agreement: pd.DataFrame, what: str, key: str) -> list[str]:
+    """``k/n`` replicates for each row of ``table`` (by kind and ``key``), from replicates.tsv."""
+    sub = agreement[agreement["what"] == what]
+    counts = {
+        (k, str(i)): f"{int(r)}/{int(n)}"
+        for k, i, r, n in sub[["kind", "id", "recovered_in", "replicates"]].itertuples(index=False)
+    }
+    return [counts.get((k, str(i)), "—") for k, i in zip(table["kind"], table[key], strict=True)]
+
+
+def _recovery_table(recovery: pd.DataFrame, agreement: pd.DataFrame) -> Markup | None:
+    """Prior recovery: own matrix or family, replicate agreement, a link to the filter."""
+    if recovery.empty:
+        return None
+    rec = recovery.copy()
+    rec["replicates"] = _agreement_column(rec, agreement, "prior", "prior_id")
+    rec["recovered"] = rec["recovered"].map(
+        lambda v: Markup(
+            '<span class="yes">yes</span>' if str(v) == "True" else '<span class="no">no</span>'
+        )
+    )
+    rec["match"] = rec["match"].map(
+        {"own": "own matrix", "family": "family member"}
+    ).fillna("—")
+    rec["filter"] = rec["filter"].map(_filter_link)
+    return H.table(
+        rec[["kind", "prior_id", "prior_name", "recovered", "match", "replicates", "filter",
+             "target_id", "target_name", "family_label", "own_rank", "q_value"]],
+        {"q_value": H.fmt_p, "own_rank": H.fmt_int},
+        raw=("recovered", "filter"),
+        headers={"family_label": "family", "own_rank": "rank of own matrix"},
+    )  # fmt: skip
+
+
+def _found_table(found: pd.DataFrame, agreement: pd.DataFrame) -> Markup | None:
+    """Families found, not given: one row per family with its replicate agreement."""
+    if found.empty:
+        return None
+    df = found.copy()
+    df["replicates"] = _agreement_column(df, agreement, "found", "family_id")
+    df["filter"] = df["filter"].map(_filter_link)
+    df["best match"] = df["target_id"] + " " + df["target_name"]
+    return H.table(
+        df[["kind", "family_label", "replicates", "filters", "filter", "best match", "q_value",
+            "members_hit"]],
+        {"q_value": H.fmt_p},
+        raw=("filter",),
+        headers={"family_label": "family", "members_hit": "member matrices hit"},
     )  # fmt: skip
 
 
@@ -412,44 +487,34 @@ def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: 
     q = float(interpret.get("q_threshold", 0.05))
     sig = interpret.get("significant_filters", {})
     control = interpret.get("control_significant_filters", {})
+    shuffled = interpret.get("shuffled_significant_filters", {})
+    flat = interpret.get("too_flat_filters", {})
     ctl_rows = pd.DataFrame(
         [
             {
                 "PWMs": _KIND_LABEL[k],
                 "trained model: filters with a significant best match": sig.get(k),
+                "too flat to compare": flat.get(k),
                 "random model (negative control)": control.get(k),
+                "trained filters, columns shuffled (negative control)": shuffled.get(k),
             }
             for k in ("activation", "softmax")
         ]
     )
-    recovery_table = None
-    if not recovery.empty:
-        rec = recovery.copy()
-        rec["recovered"] = rec["recovered"].map(
-            lambda v: Markup(
-                '<span class="yes">yes</span>' if str(v) == "True" else '<span class="no">no</span>'
-            )
-        )
-        recovery_table = H.table(
-            rec[["kind", "prior_id", "prior_name", "recovered", "filter", "target_id", "target_name",
-                 "orientation", "offset", "p_value", "q_value"]],
-            {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
-            raw=("recovered",),
-        )  # fmt: skip
-    found_table = None
-    if not found.empty:
-        found_table = H.table(
-            found[["kind", "query", "target_id", "target_name", "orientation", "offset",
-                   "p_value", "q_value", "query_consensus", "target_consensus"]],
-            {"p_value": H.fmt_p, "q_value": H.fmt_p, "offset": H.fmt_int},
-            headers={"query": "filter"},
-        )  # fmt: skip
+    agreement = _read_tsv(directory / "replicates.tsv", producer)
+    recovery_table = _recovery_table(recovery, agreement)
+    found_table = _found_table(found, agreement)
     truth = None
     if inputs.truth is not None:
-        truth = _truth_table(inputs.truth, matches, interpret.get("priors", []), q)
+        families = None
+        if (directory / "families.tsv").exists():
+            from bionas.motifs.families import read_families
+
+            families = read_families(directory / "families.tsv")
+        truth = _truth_table(inputs.truth, matches, interpret.get("priors", []), q, families)
     keys = (
         "n_filters", "filter_width", "test_positives", "activation_threshold", "temperature",
-        "targets", "collection", "tax_group", "control_seed",
+        "targets", "collection", "tax_group", "control_seed", "shuffles",
     )  # fmt: skip
     # the filter rows are built last: they read the MEME files, which may be missing
     rows = _filter_rows(inputs, matches, filters, q)
@@ -462,7 +527,110 @@ def motifs_section(inputs: ReportInputs, interpret: dict[str, Any], test_auroc: 
         recovery=recovery_table,
         found=found_table,
         truth=truth,
+        families=_families_note(interpret.get("families")),
         filters=rows,
+    )
+
+
+def _anchor(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in str(name))
+
+
+def _pattern_link(name: Any) -> Markup | str:
+    """A link to the pattern's row (and logo) in the table of every pattern."""
+    if pd.isna(name) or not str(name):
+        return "—"
+    return Markup('<a class="mono" href="#pattern-{0}">{1}</a>').format(_anchor(name), name)
+
+
+def _pattern_rows(directory: Path, patterns: pd.DataFrame, matches: pd.DataFrame, q: float):
+    """One entry per pattern for ``patterns.html``: logo above its best match, aligned."""
+    from bionas.motifs.compare import best_matches
+    from bionas.motifs.io import read_meme
+    from bionas.report.logos import logo_pair_png
+
+    pwms = {m.id: m.pwm for m in read_meme(directory / "patterns.meme")}
+    targets = (
+        {m.id: m.pwm for m in read_meme(directory / "best_targets.meme")}
+        if (directory / "best_targets.meme").stat().st_size and not matches.empty
+        and matches["p_value"].notna().any()
+        else {}
+    )  # fmt: skip
+    best = best_matches(matches).set_index("query") if len(matches) else pd.DataFrame()
+    rows = []
+    for _, p in patterns.iterrows():
+        name = f"{p['task']}/{p['pattern']}"
+        pwm = pwms[name]
+        match = best.loc[name] if name in best.index else None
+        if match is None:
+            png = logo_pair_png(pwm, query_label=f"{name} (uninformative)")
+        else:
+            start, end = int(match["query_start"]), int(match["query_end"])
+            png = logo_pair_png(
+                pwm[start:end], targets.get(match["target_id"]), offset=int(match["offset"]),
+                orientation=match["orientation"], query_label=f"{name} columns {start}-{end - 1}",
+                target_label=_target_label(match),
+            )  # fmt: skip
+        rows.append(
+            {"name": name, "anchor": _anchor(name), "sign": int(p["sign"]),
+             "seqlets": int(p["seqlets"]),
+             "logo": H.img(plots.data_uri(png), f"logo of {name} and its best match", "logo"),
+             "match": "—" if match is None else _target_label(match),
+             "q": None if match is None else match["q_value"],
+             "sig": match is not None and float(match["q_value"]) < q}
+        )  # fmt: skip
+    return rows
+
+
+def patterns_section(inputs: ReportInputs) -> Markup:
+    """TF-MoDISco patterns: recovery and found families by patterns, every pattern's logo."""
+    if inputs.attribute_dir is None:
+        return H.render("patterns.html", missing="TF-MoDISco was not run (interpret.modisco: false).")
+    directory = Path(inputs.attribute_dir)
+    producer = "bionas attribute"
+    summary = _read_json(directory / "summary.json", producer)
+    patterns = _read_tsv(directory / "patterns.tsv", producer)
+    matches = _read_tsv(directory / "pattern_matches.tsv", producer)
+    recovery = _read_tsv(directory / "pattern_recovery.tsv", producer)
+    found = _read_tsv(directory / "pattern_found.tsv", producer)
+    q = float(summary.get("q_threshold", 0.05))
+    rec = None
+    if not recovery.empty:
+        rec = recovery.copy()
+        rec["recovered"] = rec["recovered"].map(
+            lambda v: Markup('<span class="yes">yes</span>' if str(v) == "True"
+                             else '<span class="no">no</span>'))  # fmt: skip
+        rec["match"] = rec["match"].map({"own": "own matrix", "family": "family member"}).fillna("—")
+        rec["filter"] = rec["filter"].map(_pattern_link)
+        rec = H.table(
+            rec[["prior_id", "prior_name", "recovered", "match", "filter", "target_id",
+                 "target_name", "family_label", "q_value"]],
+            {"q_value": H.fmt_p}, raw=("recovered", "filter"),
+            headers={"filter": "pattern", "family_label": "family"},
+        )  # fmt: skip
+    found_table = None
+    if not found.empty:
+        df = found.copy()
+        df["filter"] = df["filter"].map(_pattern_link)
+        df["best match"] = df["target_id"] + " " + df["target_name"]
+        found_table = H.table(
+            df[["family_label", "filters", "filter", "best match", "q_value", "members_hit"]],
+            {"q_value": H.fmt_p}, raw=("filter",),
+            headers={"family_label": "family", "filters": "patterns", "filter": "best pattern",
+                     "members_hit": "member matrices hit"},
+        )  # fmt: skip
+    tasks = "; ".join(
+        f"{t}: {v.get('windows')} windows, {v.get('patterns')} patterns ({v.get('status')})"
+        for t, v in summary.get("tasks", {}).items()
+    )
+    return H.render(
+        "patterns.html",
+        missing=None,
+        s=summary,
+        tasks=tasks,
+        recovery=rec,
+        found=found_table,
+        patterns=_pattern_rows(directory, patterns, matches, q) if len(patterns) else [],
     )
 
 
@@ -479,8 +647,16 @@ def files_section(inputs: ReportInputs) -> Markup:
         (directory / "filters_softmax.meme", "softmax PWMs of the filters (MEME)"),
         (directory / "filters.tsv", "one row per filter"),
         (directory / "recovery.tsv", "prior recovery"),
-        (directory / "found_not_given.tsv", "significant matches outside the priors"),
+        (directory / "found_not_given.tsv", "motif families found outside the priors"),
+        (directory / "replicates.tsv", "agreement over the final replicates"),
+        (directory / "families.tsv", "the motif collection's families"),
         (directory / "control_matches.tsv", "negative control matches"),
+        *(
+            [(Path(inputs.attribute_dir) / "patterns.tsv", "TF-MoDISco patterns"),
+             (Path(inputs.attribute_dir) / "patterns.meme", "pattern PWMs (MEME)"),
+             (Path(inputs.attribute_dir) / "pattern_recovery.tsv", "prior recovery by patterns")]
+            if inputs.attribute_dir is not None else []
+        ),
         (inputs.model, "the final model (Keras)"),
         (inputs.architecture, "the final architecture"),
         (inputs.test_metrics, "test metrics per replicate and task"),
@@ -496,6 +672,80 @@ def files_section(inputs: ReportInputs) -> Markup:
 
 # ---------------------------------------------------------------------------
 # the page
+
+
+def _overview(
+    summary: dict[str, Any], interpret: dict[str, Any], patterns: dict[str, Any] | None
+) -> Markup:
+    """The headline cards: test metrics, the negative control, priors and families by replicates."""
+    auroc, auprc = summary.get("test_auroc"), summary.get("test_auprc")
+    sig = interpret.get("significant_filters", {})
+    control = interpret.get("control_significant_filters", {})
+    n_priors = len(interpret.get("priors", []))
+    n_control = control.get("activation")
+    shuffled = interpret.get("shuffled_significant_filters", {})
+    n_filters = int(interpret.get("n_filters") or 0)
+    flat = interpret.get("too_flat_filters", {})
+    n_compared = n_filters - int(flat.get("activation") or 0)
+    n_compared_soft = n_filters - int(flat.get("softmax") or 0)
+    reps = interpret.get("replicates") or {}
+    n_reps = int(reps.get("n") or 1)
+    priors_in = reps.get("priors", {}).get("activation", [])
+    found_in = reps.get("found", {}).get("activation", [])
+    strong = [p for p in priors_in if 2 * p["in"] > n_reps]
+    found_strong = [f for f in found_in if 2 * f["in"] > n_reps]
+    found_weak = len(found_in) - len(found_strong)
+
+    def listed(items: list[dict[str, Any]]) -> str:
+        shown = [f"{x['name']} {x['in']}/{n_reps}" for x in items[:5]]
+        return ": " + ", ".join(shown) + (", ..." if len(items) > 5 else "") if items else ""
+
+    return H.cards(
+        [
+            (H.fmt_number(auroc), "test AUROC (mean over tasks)", ""),
+            (H.fmt_number(auprc), "test AUPRC (mean over tasks)", ""),
+            (
+                f"{n_control} / {control.get('softmax')}",
+                "significant matches of a random model (negative control; activation / softmax PWMs)",
+                "good" if n_control == 0 and control.get("softmax") == 0 else "bad",
+            ),
+            (
+                f"{shuffled.get('activation')} / {shuffled.get('softmax')}",
+                "significant matches of the trained filters with their columns shuffled (second "
+                f"negative control; of {n_compared} / {n_compared_soft} filters compared, about 5% "
+                "are expected by chance)",
+                "",
+            ),
+            (f"{len(strong)} / {n_priors}",
+             f"prior motifs recovered in most of {n_reps} replicate{'s' if n_reps > 1 else ''} "
+             f"(activation PWMs){listed(priors_in)}",
+             "good" if n_priors and len(strong) == n_priors else ""),
+            (str(len(found_strong)),
+             f"motif famil{'y' if len(found_strong) == 1 else 'ies'} found, not given, in most "
+             f"replicates (activation PWMs){listed(found_strong)}"
+             + (f"; {found_weak} more in fewer" if found_weak else ""),
+             ""),
+            (f"{sig.get('activation')} / {interpret.get('n_filters')}",
+             "filters with a significant best match (activation PWMs)", ""),
+            *_pattern_cards(patterns, n_priors),
+        ]
+    )  # fmt: skip
+
+
+def _pattern_cards(patterns: dict[str, Any] | None, n_priors: int) -> list[tuple[str, str, str]]:
+    """Headline cards of the TF-MoDISco patterns (none when they were not made)."""
+    if patterns is None:
+        return []
+    recovered = patterns.get("recovered", [])
+    found = [f["label"] for f in patterns.get("found_not_given", [])]
+    return [
+        (f"{len(recovered)} / {n_priors}",
+         f"prior motifs recovered by TF-MoDISco patterns ({patterns.get('patterns')} patterns)",
+         "good" if n_priors and len(recovered) == n_priors else ""),
+        (str(len(found)),
+         f"motif famil{'y' if len(found) == 1 else 'ies'} found by patterns, not given"
+         + (f": {', '.join(found[:5])}" if found else ""), ""),
+    ]  # fmt: skip
 
 
 def build_report(inputs: ReportInputs) -> str:
@@ -523,38 +773,20 @@ def build_report(inputs: ReportInputs) -> str:
     )
     chosen_id = summary.get("id")
 
-    auroc, auprc = summary.get("test_auroc"), summary.get("test_auprc")
-    sig = interpret.get("significant_filters", {})
-    control = interpret.get("control_significant_filters", {})
-    recovered = interpret.get("recovered", {}).get("activation", [])
-    n_priors = len(interpret.get("priors", []))
-    found = interpret.get("found_not_given", {}).get("activation", [])
-    n_control = control.get("activation")
-    overview = H.cards(
-        [
-            (H.fmt_number(auroc), "test AUROC (mean over tasks)", ""),
-            (H.fmt_number(auprc), "test AUPRC (mean over tasks)", ""),
-            (
-                f"{n_control} / {control.get('softmax')}",
-                "significant matches of a random model (negative control; activation / softmax PWMs)",
-                "good" if n_control == 0 and control.get("softmax") == 0 else "bad",
-            ),
-            (f"{len(recovered)} / {n_priors}", "prior motifs recovered (activation PWMs)",
-             "good" if n_priors and len(recovered) == n_priors else ""),
-            (str(len(found)),
-             f"motif{'' if len(found) == 1 else 's'} found, not given (activation PWMs)"
-             + (f": {', '.join(found[:5])}{', ...' if len(found) > 5 else ''}" if found else ""),
-             ""),
-            (f"{sig.get('activation')} / {interpret.get('n_filters')}",
-             "filters with a significant best match (activation PWMs)", ""),
-        ]
-    )  # fmt: skip
+    auroc = summary.get("test_auroc")
+    patterns = (
+        _read_json(Path(inputs.attribute_dir) / "summary.json", "bionas attribute")
+        if inputs.attribute_dir is not None
+        else None
+    )
+    overview = _overview(summary, interpret, patterns)
     sections = [
         overview,
         run_section(inputs, space, config, history),
         search_section(inputs, space, history, reference, chosen_id),
         final_section(inputs, space, summary),
         motifs_section(inputs, interpret, auroc),
+        patterns_section(inputs),
         files_section(inputs),
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -570,6 +802,7 @@ def build_report(inputs: ReportInputs) -> str:
         ("search", "Search"),
         ("final", "Final model"),
         ("motifs", "Motifs"),
+        ("patterns", "Patterns"),
         ("files", "Files"),
     ]
     return H.page(

@@ -16,7 +16,18 @@ report: "../report/workflow.rst"
 get_report_targets = lambda name: [
     f"results/{name}/{config['run']}/interpret/matches.tsv",
     f"results/{name}/{config['run']}/report/index.html",
-]
+] + (
+    [f"results/{name}/{config['run']}/attribute/summary.json"]
+    if config["interpret"]["modisco"]
+    else []
+)
+
+# The attribution summary when `interpret.modisco` is on, or nothing.
+get_report_attribute = lambda wc: (
+    expand(rules.attribute_final.output.summary, dataset=wc.dataset, run=wc.run)
+    if config["interpret"]["modisco"]
+    else []
+)
 
 # `interpret.collection` as an input: the MEME file, or nothing for a JASPAR release.
 get_collection_input = lambda wc: (
@@ -58,6 +69,33 @@ get_report_truth = lambda wc: (
 )
 
 
+rule motif_families:
+    input:
+        collection=get_collection_input,
+    output:
+        families="results/motifs/families.tsv",
+    log:
+        "logs/motif_families.log",
+    benchmark:
+        "benchmarks/motif_families.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        collection=lambda wc, input: (
+            input.collection[0]
+            if input.collection
+            else config["interpret"]["collection"]
+        ),
+        tax_group=config["interpret"]["tax_group"],
+        cache_dir=config["interpret"]["cache_dir"],
+    shell:
+        "{BIONAS} motif-families --collection {params.collection:q}"
+        " --tax-group {params.tax_group:q} --cache-dir {params.cache_dir:q}"
+        " --threads {threads} --out {output.families} > {log} 2>&1"
+
+
 rule interpret_filters:
     input:
         space=SPACE,
@@ -66,6 +104,8 @@ rule interpret_filters:
         test=rules.encode_sequences.output.test,
         priors=rules.fetch_priors.output.meme,
         collection=get_collection_input,
+        families=rules.motif_families.output.families,
+        replicates=get_final_replicates,
     output:
         matches=report(
             "results/{dataset}/{run}/interpret/matches.tsv",
@@ -94,6 +134,16 @@ rule interpret_filters:
             caption="../report/recovery.rst",
             category="Motifs",
             labels={"dataset": "{dataset}", "run": "{run}", "table": "prior recovery"},
+        ),
+        agreement=report(
+            "results/{dataset}/{run}/interpret/replicates.tsv",
+            caption="../report/replicates.rst",
+            category="Motifs",
+            labels={
+                "dataset": "{dataset}",
+                "run": "{run}",
+                "table": "replicate agreement",
+            },
         ),
         found=report(
             "results/{dataset}/{run}/interpret/found_not_given.tsv",
@@ -133,11 +183,60 @@ rule interpret_filters:
     shell:
         "{BIONAS} compare-motifs --space {input.space:q} --model {input.model}"
         " --architecture {input.architecture} --test {input.test} --priors {input.priors}"
+        " --families {input.families} --replicates {input.replicates}"
         " --collection {params.collection:q} --tax-group {params.tax_group:q}"
         " --temperature {params.temperature} --activation-threshold {params.activation_threshold}"
         " --q-threshold {params.q_threshold} --control-seed {params.seed}"
         " --cache-dir {params.cache_dir:q} --threads {threads}"
         " --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule attribute_final:
+    input:
+        model=rules.evaluate_final.output.model,
+        test=rules.encode_sequences.output.test,
+        priors=rules.fetch_priors.output.meme,
+        collection=get_collection_input,
+        families=rules.motif_families.output.families,
+    output:
+        patterns=report(
+            "results/{dataset}/{run}/attribute/patterns.tsv",
+            caption="../report/patterns.rst",
+            category="Motifs",
+            labels={"dataset": "{dataset}", "run": "{run}", "table": "TF-MoDISco patterns"},
+        ),
+        matches="results/{dataset}/{run}/attribute/pattern_matches.tsv",
+        recovery="results/{dataset}/{run}/attribute/pattern_recovery.tsv",
+        found="results/{dataset}/{run}/attribute/pattern_found.tsv",
+        meme="results/{dataset}/{run}/attribute/patterns.meme",
+        targets="results/{dataset}/{run}/attribute/best_targets.meme",
+        cwms="results/{dataset}/{run}/attribute/pattern_cwms.npz",
+        summary="results/{dataset}/{run}/attribute/summary.json",
+    log:
+        "logs/attribute_final/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/attribute_final/{dataset}/{run}.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    params:
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        collection=lambda wc, input: (
+            input.collection[0]
+            if input.collection
+            else config["interpret"]["collection"]
+        ),
+        tax_group=config["interpret"]["tax_group"],
+        q_threshold=config["interpret"]["q_threshold"],
+        max_seqlets=config["interpret"]["max_seqlets"],
+        cache_dir=config["interpret"]["cache_dir"],
+    shell:
+        "{BIONAS} attribute --model {input.model} --test {input.test} --priors {input.priors}"
+        " --collection {params.collection:q} --tax-group {params.tax_group:q}"
+        " --families {input.families} --q-threshold {params.q_threshold}"
+        " --max-seqlets {params.max_seqlets} --cache-dir {params.cache_dir:q}"
+        " --threads {threads} --out-dir {params.outdir} > {log} 2>&1"
 
 
 rule report:
@@ -153,6 +252,7 @@ rule report:
         history=get_report_history,
         controllers=get_report_controllers,
         truth=get_report_truth,
+        attribute=get_report_attribute,
     output:
         html=report(
             "results/{dataset}/{run}/report/index.html",
@@ -170,7 +270,7 @@ rule report:
         runtime=20,
     params:
         args=lambda wc, input: flags.report_flags(
-            input.history, input.controllers, input.truth
+            input.history, input.controllers, input.truth, input.attribute
         ),
         config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
         interpret=lambda wc, input: str(Path(input.interpret).parent),
