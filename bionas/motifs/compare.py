@@ -60,13 +60,20 @@ Conventions
   tomtom-lite's own p-value stays in ``tomtom_p_value`` and orders ties.
   A query whose columns are all alike (a one-column core, a homopolymer) is
   its own null and is never significant.
+- The fix is in the null, not in the trimming or the overlap rule. Trimming
+  stays (to the span between the first and last informative column), but a
+  rule that a match must cover the whole trimmed core does not help: the
+  spurious hits already lie wholly inside the long low-information targets,
+  and such a rule would forbid a long filter from ever matching a shorter
+  motif (a 17-column filter against a 12-column matrix).
 - The negative controls: a randomly initialised model's filters on the same
   data, through the same trimming, and the trained filters with their
   columns shuffled (:func:`bionas.motifs.pwm.shuffled_columns`), which share
   the trained model's weight scale and information content.
 - q-values: :func:`benjamini_hochberg` is our own six lines of numpy, kept
   over ``scipy.stats.false_discovery_control(p, method="bh")`` (scipy 1.17.1,
-  measured): scipy is not otherwise a dependency, ``import scipy.stats``
+  measured): scipy was not a dependency then (modisco-lite brings it now, but
+  this module still does not import it), ``import scipy.stats``
   costs 0.55-0.75 s, and once installed Keras imports ``scipy.sparse`` in
   every child job (+0.2 s); scipy is 8x slower on one query's p-values (68 vs
   8.6 us for 50) and only 8% faster on a 64 x 879 table (2.9 vs 3.2 ms); it

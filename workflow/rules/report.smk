@@ -203,7 +203,11 @@ rule attribute_final:
             "results/{dataset}/{run}/attribute/patterns.tsv",
             caption="../report/patterns.rst",
             category="Motifs",
-            labels={"dataset": "{dataset}", "run": "{run}", "table": "TF-MoDISco patterns"},
+            labels={
+                "dataset": "{dataset}",
+                "run": "{run}",
+                "table": "TF-MoDISco patterns",
+            },
         ),
         matches="results/{dataset}/{run}/attribute/pattern_matches.tsv",
         recovery="results/{dataset}/{run}/attribute/pattern_recovery.tsv",
