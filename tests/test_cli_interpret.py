@@ -31,6 +31,8 @@ OUTPUTS = (
     "found_not_given.tsv",
     "replicates.tsv",
     "families.tsv",
+    "tomtom.tsv",
+    "shuffled_matches.tsv",
     "best_targets.meme",
     "summary.json",
 )
@@ -83,6 +85,15 @@ def test_outputs_of_an_untrained_model(untrained, tmp_path, cli):
     assert (matches.loc[matches["status"] == "uninformative", "p_value"].isna()).all()
     control = _read(out / "control_matches.tsv")
     assert list(control.columns) == list(matches.columns)
+    # Tomtom's own columns, in its order, one row per compared activation match
+    tomtom = pd.read_csv(out / "tomtom.tsv", sep="\t")
+    assert list(tomtom.columns) == [
+        "Query_ID", "Target_ID", "Optimal_offset", "p-value", "E-value", "q-value", "Overlap",
+        "Query_consensus", "Target_consensus", "Orientation",
+    ]  # fmt: skip
+    act = matches[(matches["kind"] == "activation") & matches["p_value"].notna()]
+    assert len(tomtom) == len(act)
+    assert tomtom["Query_ID"].tolist() == act["query"].tolist()
 
     filters = _read(out / "filters.tsv")
     assert filters["filter"].tolist() == [f"filter_{i:02d}" for i in range(16)]

@@ -24,6 +24,9 @@ Outputs in ``--out-dir`` (each written atomically):
     the ``--top-k`` best targets of every filter and kind (q-values over all
     targets), one row with status ``uninformative`` for a PWM with no column
     informative enough to compare.
+``tomtom.tsv``
+    The activation PWMs' matches in Tomtom's own columns and order
+    (:func:`tomtom_table`), so tools that read Tomtom output read ours.
 ``control_matches.tsv``
     The same for the randomly initialised model.
 ``shuffled_matches.tsv``
@@ -166,6 +169,41 @@ def compare_both(
         df.insert(0, "kind", kind)
         tables.append(df)
     return pd.concat(tables, ignore_index=True)
+
+
+#: Tomtom's output columns, in its order.
+TOMTOM_COLUMNS = [
+    "Query_ID", "Target_ID", "Optimal_offset", "p-value", "E-value", "q-value", "Overlap",
+    "Query_consensus", "Target_consensus", "Orientation",
+]  # fmt: skip
+
+
+def tomtom_table(matches: pd.DataFrame, kind: str = "activation") -> str:
+    """One kind's compared matches as Tomtom writes them (``tomtom -text``), as TSV text.
+
+    ``Optimal_offset`` is our ``offset``: query column ``j`` of the compared
+    span faces target column ``j + offset``. Like Tomtom's, p-values are
+    those the q-values come from (here calibrated, see
+    :mod:`bionas.motifs.compare`). Tomtom's trailing comment lines are left
+    out; uninformative filters have no rows.
+    """
+    sub = matches[(matches["kind"] == kind) & matches["p_value"].notna()]
+    out = pd.DataFrame(
+        {
+            "Query_ID": sub["query"],
+            "Target_ID": sub["target_id"],
+            "Optimal_offset": sub["offset"].astype("Int64"),
+            "p-value": sub["p_value"].map(lambda v: f"{v:.6g}"),
+            "E-value": sub["e_value"].map(lambda v: f"{v:.6g}"),
+            "q-value": sub["q_value"].map(lambda v: f"{v:.6g}"),
+            "Overlap": sub["overlap"].astype("Int64"),
+            "Query_consensus": sub["query_consensus"],
+            "Target_consensus": sub["target_consensus"],
+            "Orientation": sub["orientation"],
+        },
+        columns=TOMTOM_COLUMNS,
+    )
+    return out.to_csv(sep="\t", index=False, lineterminator="\n")
 
 
 def flat_filters(matches: pd.DataFrame) -> dict[str, int]:
@@ -522,6 +560,7 @@ def write_analysis(
         [Motif(i, by_id[i].name, by_id[i].pwm) for i in top_ids if i in by_id],
     )
     write_tsv(out / "matches.tsv", matches)
+    write_text(out / "tomtom.tsv", tomtom_table(matches))
     write_tsv(out / "control_matches.tsv", analysis.control_matches)
     write_tsv(out / "shuffled_matches.tsv", analysis.shuffled_matches)
     write_tsv(out / "filters.tsv", analysis.filters)
