@@ -688,6 +688,8 @@ def _overview(
     flat = interpret.get("too_flat_filters", {})
     n_compared = n_filters - int(flat.get("activation") or 0)
     n_compared_soft = n_filters - int(flat.get("softmax") or 0)
+    ctl_flat = interpret.get("control_too_flat_filters", {})
+    ctl_compared = [n_filters - int(ctl_flat.get(k) or 0) for k in ("activation", "softmax")]
     reps = interpret.get("replicates") or {}
     n_reps = int(reps.get("n") or 1)
     priors_in = reps.get("priors", {}).get("activation", [])
@@ -706,8 +708,10 @@ def _overview(
             (H.fmt_number(auprc), "test AUPRC (mean over tasks)", ""),
             (
                 f"{n_control} / {control.get('softmax')}",
-                "significant matches of a random model (negative control; activation / softmax PWMs)",
-                "good" if n_control == 0 and control.get("softmax") == 0 else "bad",
+                "significant matches of a random model (negative control; activation / softmax "
+                f"PWMs, of {ctl_compared[0]} / {ctl_compared[1]} filters compared, about 5% are "
+                "expected by chance)",
+                _control_class([n_control, control.get("softmax")], ctl_compared),
             ),
             (
                 f"{shuffled.get('activation')} / {shuffled.get('softmax')}",
@@ -730,6 +734,16 @@ def _overview(
             *_pattern_cards(patterns, n_priors),
         ]
     )  # fmt: skip
+
+
+def _control_class(hits: list[Any], compared: list[int]) -> str:
+    """``good`` when a control matches nothing, ``bad`` when it matches more than chance
+    would (over 10% of the filters compared, and more than one), else neutral."""
+    if all(h == 0 for h in hits):
+        return "good"
+    if any(h is not None and h > max(1, 0.1 * c) for h, c in zip(hits, compared, strict=True)):
+        return "bad"
+    return ""
 
 
 def _pattern_cards(patterns: dict[str, Any] | None, n_priors: int) -> list[tuple[str, str, str]]:
