@@ -250,11 +250,19 @@ def test_monitor_restores_the_best_epoch_whatever_ends_training():
 
 
 @pytest.mark.training
-def test_training_restores_best_epoch_and_is_reproducible(data):
+def test_training_restores_best_epoch_and_is_reproducible(data, caplog):
     space, train, val = data
     settings = dataclasses.replace(FAST, epochs=4, patience=0)
-    a = train_child(space, GOOD, train, val, settings)
+    with caplog.at_level("INFO", logger="bionas.search.train"):
+        a = train_child(space, GOOD, train, val, settings)
     assert a.status == "ok" and a.epochs == 4 and a.stop_reason == "epochs"
+    # one log line per epoch, as it ends: epoch, loss, val_loss, seconds
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(lines) == 4
+    for i, line in enumerate(lines):
+        loss, val_loss = a.history["loss"][i], a.history["val_loss"][i]
+        assert line.startswith(f"epoch {i + 1}: loss {loss:.4f} val_loss {val_loss:.4f} (")
+        assert line.endswith(" s)")
     assert a.val_loss == min(a.history["val_loss"])
     assert a.history["val_loss"][a.best_epoch - 1] == a.val_loss
     restored = a.model.evaluate(val.X, val.y, batch_size=settings.batch_size, verbose=0)

@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "attributions of the final model, TF-MoDISco patterns and their motif matches",
     ),
     "report": ("report", "one self-contained HTML page about a finished run"),
+    "status": ("status", "where a run stands: steps, children, best so far, time left"),
     "predict": ("predict", "score new regions or a tiled range with a found model"),
 }
 

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory for the new state")
     parser.add_argument("--history-out", required=True, help="history TSV to write")
     parser.add_argument("--history-in", help="history TSV of the earlier steps")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="the search's number of steps, for the time left in progress.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     history = append_rows(history, [metrics_row(space, m) for m in metrics], space)
     controller.save_state(new_state, args.out)
     write_history(args.history_out, history)
+    _write_progress(Path(args.history_out), history, args.steps)
     failed = sum(m["status"] == "failed" for m in metrics)
     rewards = [m["reward"] for m in metrics]
     log.info(
@@ -73,3 +76,17 @@ def run(args: argparse.Namespace) -> int:
         len(history), args.history_out,
     )
     return 0
+
+
+def _write_progress(history_out: Path, history, steps: int | None) -> None:
+    """``search/leaderboard.tsv`` and ``search/progress.json`` of the run beside the history
+    (``<run>/search/step_NNN/history.tsv``); nothing for a history written elsewhere."""
+    from bionas.io import write_json, write_text
+    from bionas.search.progress import leaderboard, run_progress
+
+    search = history_out.parent.parent
+    if not (history_out.parent.name.startswith("step_") and search.name == "search"):
+        return
+    board = leaderboard(history)
+    write_text(search / "leaderboard.tsv", board.to_csv(sep="\t", index=False, lineterminator="\n"))
+    write_json(search / "progress.json", run_progress(search.parent, steps))

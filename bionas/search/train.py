@@ -184,7 +184,8 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
     cap); the subclass adds what Keras has no callback for: the wall-time cap
     (checked after every batch), NaN detection with a message naming the epoch
     and batch (of the training loss after every batch, of both losses after
-    every epoch), the per-epoch losses, ``stop_reason``, and ``patience`` 0
+    every epoch), the per-epoch losses (also logged, one line per epoch:
+    epoch, loss, val_loss, seconds), ``stop_reason``, and ``patience`` 0
     meaning never stop. ``best_epoch`` counts from 1 (Keras's from 0) and is
     None before the first epoch ends; ``best`` is the best validation loss.
     Keras compares losses in float32 (``ops.less``), which is exact for the
@@ -235,6 +236,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+            self._epoch_start = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
             if self.nan is not None:
@@ -256,6 +258,12 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
             val_loss = float(logs.get("val_loss", math.nan))
             self.loss.append(loss)
             self.val_loss.append(val_loss)
+            # one line per epoch in the job's log, flushed by the handler as it goes
+            log.info(
+                "epoch %d: loss %.4f val_loss %.4f (%.1f s)",
+                epoch + 1, loss, val_loss,
+                time.monotonic() - getattr(self, "_epoch_start", start),
+            )  # fmt: skip
             if self.nan is not None:
                 return
             if not (_finite(loss) and _finite(val_loss)):

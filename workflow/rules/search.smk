@@ -120,7 +120,8 @@ rule update_controller:
         history_in=lambda wc, input: (
             f"--history-in {input.history[0]}" if input.history else ""
         ),
+        steps=config["search"]["steps"],
     shell:
         "{BIONAS} update-controller --space {input.space:q} --state {input.state}"
         " --metrics {input.metrics} {params.history_in} --out {output.state}"
-        " --history-out {output.history} 2> {log}"
+        " --history-out {output.history} --steps {params.steps} 2> {log}"
