@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from bionas.data.genome import Genome, chrom_sizes, n_runs
+from bionas.data.genome import Genome, chrom_sizes, is_plain_gzip, n_runs
 from bionas.errors import InputError
 
 
@@ -121,8 +121,47 @@ def test_binary_junk(tmp_path):
         Genome(path)
     gz = tmp_path / "plain.fa.gz"
     gz.write_bytes(gzip.compress(b">a\nACGT\n"))
-    with pytest.raises(InputError, match="bgzip"):
+    with pytest.raises(InputError, match="bionas decompress-genome"):
         Genome(gz)
+
+
+_RANDOM_FASTA_GZ = gzip.compress(
+    b">a\n" + bytes(np.random.default_rng(0).choice(list(b"ACGT"), 20000).astype(np.uint8)) + b"\n"
+)
+
+
+def test_a_plain_gzip_genome_is_decompressed_once_into_a_plain_copy(tiny, tmp_path, cli):
+    data = open(tiny["fasta"], "rb").read()
+    half = data.index(b">chr3")
+    gz = tmp_path / "genome.fa.gz"
+    gz.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))  # two members
+    assert is_plain_gzip(gz) and not is_plain_gzip(tiny["fasta"])
+    out = tmp_path / "copy" / "genome.fa"
+    status, _, err = cli("decompress-genome", "--genome", gz, "--out", out)
+    assert status == 0, err
+    assert out.read_bytes() == data
+    with Genome(out) as g, Genome(tiny["fasta"]) as ref:
+        assert g.sizes == ref.sizes and g.fetch("chr3", 10, 50) == ref.fetch("chr3", 10, 50)
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b">a\nACGT\n", "not a gzip-compressed file"),
+        (_RANDOM_FASTA_GZ[: len(_RANDOM_FASTA_GZ) // 2], "damaged or truncated"),
+        (gzip.compress(b"\x00\x01\x02" * 100), "binary"),
+        (gzip.compress(b""), "holds nothing"),
+    ],
+    ids=["plain", "truncated", "not-fasta", "empty"],
+)
+def test_decompress_genome_refuses_bad_input_and_writes_nothing(tmp_path, cli, content, message):
+    src = tmp_path / "in.fa.gz"
+    src.write_bytes(content)
+    out = tmp_path / "out" / "genome.fa"
+    status, _, err = cli("decompress-genome", "--genome", src, "--out", out)
+    assert status == 2 and message in err and "in.fa.gz" in err, err
+    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
 
 
 def test_duplicate_names_name_the_line(tmp_path):

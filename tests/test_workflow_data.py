@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 
@@ -105,12 +106,14 @@ def _user_dataset(tmp_path):
 
 
 def test_user_dataset_multitask(tmp_path):
-    """Two tasks; the genome and the model space lie under paths with spaces."""
+    """Two tasks; the genome and the model space lie under paths with spaces, and the
+    genome is plain gzip (as UCSC ships hg38.fa.gz): the workflow makes a plain copy."""
     inputs = tmp_path / "lab data"
     inputs.mkdir()
     config = absolute_paths(_user_dataset(inputs))
-    genome = inputs / "my genome.fa"
-    (inputs / "genome.fa").rename(genome)
+    genome = inputs / "my genome.fa.gz"
+    genome.write_bytes(gzip.compress((inputs / "genome.fa").read_bytes()))
+    (inputs / "genome.fa").unlink()
     config["datasets"]["lab"]["genome"] = str(genome)
     space = inputs / "my space.yaml"
     shutil.copy(ROOT / ".test/tiny/model_space.yaml", space)
@@ -119,6 +122,8 @@ def test_user_dataset_multitask(tmp_path):
     proc = snakemake(tmp_path / "work", config, "--cores", "2", *targets("lab"), state)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "work" / state / "state.json").is_file()
+    copy = tmp_path / "work/results/lab/genome/genome.fa"
+    assert copy.read_bytes() == gzip.decompress(genome.read_bytes())
     with np.load(tmp_path / "work/results/lab/data/train.npz") as npz:
         assert list(npz["tasks"]) == ["A", "B"]
         assert npz["y"].shape[1] == 2

@@ -22,6 +22,10 @@ from bionas.errors import InputError, Terminated
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulate", "write the demo genome, peaks and truth table with planted JASPAR motifs"),
+    "decompress-genome": (
+        "decompress_genome",
+        "a plain copy of a gzip-compressed FASTA (a bgzip one is read as it is)",
+    ),
     "prepare": ("prepare", "windows around peak summits, negatives and a chromosome split"),
     "encode": ("encode", "windows -> one-hot tensors, one .npz per split"),
     "priors": ("priors", "prior motifs from JASPAR IDs or names, or a checked MEME file"),

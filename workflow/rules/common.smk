@@ -7,6 +7,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from bionas.data.genome import is_plain_gzip
 from bionas.errors import InputError
 from bionas.pipeline import flags
 from bionas.pipeline.config import (
@@ -71,9 +72,12 @@ def is_simulated(name):
 
 
 def get_genome(wildcards):
-    """Genome FASTA of a dataset: the simulated one or the user's file."""
+    """Genome FASTA of a dataset: the simulated one, the user's file, or its plain copy
+    when the user's file is plain gzip (rule decompress_genome)."""
     if is_simulated(wildcards.dataset):
         return f"results/{wildcards.dataset}/input/genome.fa"
+    if is_plain_gzip(dataset(wildcards)["genome"]):
+        return f"results/{wildcards.dataset}/genome/genome.fa"
     return dataset(wildcards)["genome"]
 
 

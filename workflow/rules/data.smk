@@ -22,6 +22,23 @@ rule simulate_demo:
         "{BIONAS} simulate --out-dir {params.outdir} {params.args} 2> {log}"
 
 
+rule decompress_genome:
+    input:
+        genome=lambda wc: dataset(wc)["genome"],
+    output:
+        genome="results/{dataset}/genome/genome.fa",
+    log:
+        "logs/decompress_genome/{dataset}.log",
+    benchmark:
+        "benchmarks/decompress_genome/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    shell:
+        "{BIONAS} decompress-genome --genome {input.genome:q} --out {output.genome} 2> {log}"
+
+
 rule prepare_intervals:
     input:
         genome=get_genome,
