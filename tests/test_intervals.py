@@ -366,3 +366,79 @@ def test_peaks_on_excluded_contigs_are_counted_not_an_error(tiny, tmp_path):
     assert wide.table["chrom"].isin(["chrUn_x", "chrM"]).any()
     with pytest.raises(InputError, match="excluded by --chromosomes"):
         prepare(g, peaks, 200, "shuffle", 1.0, val_chroms=["chrM"], test_chroms=["chr4"])
+
+
+def test_max_peaks_keeps_the_strongest_windows_and_every_peak_still_labels(tiny, tmp_path, cli):
+    g = Genome(tiny["fasta"])
+    # signalValue (column 7) ranks, not the score: b3's score is lower than b2's, its signal higher
+    narrow = tmp_path / "b.narrowPeak"
+    narrow.write_text(
+        "chr1\t150\t350\tb1\t900\t.\t12.5\t30\t28\t50\n"
+        "chr1\t1500\t1700\tb2\t800\t.\t1.0\t20\t18\t100\n"
+        "chr2\t250\t450\tb3\t10\t.\t9.0\t15\t12\t10\n"
+        "chr3\t450\t750\tb4\t600\t.\t8.0\t12\t10\t150\n"
+        "chr4\t1000\t1190\tb5\t500\t.\t7.0\t10\t8\t45\n"
+    )
+    peaks = read_peaks(narrow, "b")
+    assert peaks.strength.tolist() == [12.5, 1.0, 9.0, 8.0, 7.0]
+    kept, dropped = peaks.strongest(4)
+    assert kept.line.tolist() == [1, 3, 4, 5] and dropped == 1  # file order kept
+    assert peaks.strongest(10) == (peaks, 0)
+    every = prepare(g, [peaks], 200, "shuffle", 0.0, seed=3, **SPLIT)
+    some = prepare(g, [peaks], 200, "shuffle", 0.0, seed=3, max_peaks=4, **SPLIT)
+    assert ("chr1", 1500) in set(zip(every.table["chrom"], every.table["start"]))
+    assert ("chr1", 1500) not in set(zip(some.table["chrom"], some.table["start"]))
+    assert len(some.table) == len(every.table) - 1
+    s = some.summary.set_index(["metric", "label"])["value"]
+    assert int(s["dropped_max_peaks", "b"]) == 1 and int(s["peaks", "b"]) == 5
+    assert "dropped_max_peaks" not in set(every.summary["metric"])
+    # BED6: the score ranks; BED3 has nothing to rank by
+    bed6 = read_peaks(tiny["bed"], "a")
+    assert bed6.strength.tolist() == [500, 500, 100, 100, 100, 0]
+    assert bed6.strongest(2)[0].line.tolist() == [4, 5]
+    bed3 = tmp_path / "three.bed"
+    bed3.write_text("chr1\t100\t300\nchr2\t200\t400\n")
+    with pytest.raises(InputError, match="max_peaks 1 needs a signalValue") as err:
+        prepare(g, [read_peaks(bed3, "c")], 200, "shuffle", 0.0, max_peaks=1, **SPLIT)
+    assert err.value.path == str(bed3)
+    # the CLI flag, and a bad value
+    out, summary = tmp_path / "w.tsv", tmp_path / "s.tsv"
+    common = ["prepare", "--genome", tiny["fasta"], "--peaks", f"b={narrow}", "--window", "200",
+              "--val-chroms", "chr3", "--test-chroms", "chr4", "--negative-ratio", "0"]  # fmt: skip
+    status, _, err_text = cli(*common, "--max-peaks", "4", "--out", out, "--summary", summary)
+    assert status == 0, err_text
+    assert "dropped_max_peaks\tall\tb\t1" in summary.read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        cli(*common, "--max-peaks", "0", "--out", out, "--summary", summary)
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "task, message",
+    [("split", "is a column bionas writes itself"), ("region", "is a column bionas writes"),
+     ("..", "must start with a letter"), (".hidden", "must start with a letter"),
+     ("a/b", "may hold only")],
+)  # fmt: skip
+def test_task_names_that_collide_or_make_odd_paths_are_refused(tiny, tmp_path, cli, task, message):
+    from bionas.pipeline.config import validate_config
+    from bionas.records.windows import task_name_problem
+
+    assert task_name_problem("ChIP_rep-1.a") is None
+    out = tmp_path / "w.tsv"
+    status, _, err = cli("prepare", "--genome", tiny["fasta"], "--peaks", f"{task}={tiny['bed']}",
+                         "--window", "200", "--val-chroms", "chr3", "--test-chroms", "chr4",
+                         "--out", out, "--summary", tmp_path / "s.tsv")  # fmt: skip
+    assert status == 2 and f"task name {task!r}" in err and message in err, err
+    assert not out.exists()
+    config = {"datasets": {"d": {"genome": "g.fa", "peaks": {task: "p.bed"},
+                                 "priors": {"jaspar": ["CTCF"]}}}}  # fmt: skip
+    with pytest.raises(InputError, match=message) as info:
+        validate_config(config)
+    assert info.value.key == "datasets.d.peaks"
+    # a windows table whose header names such a task is refused at its header
+    if "/" not in task:
+        table = tmp_path / "windows.tsv"
+        table.write_text(f"chrom\tstart\tend\tsplit\tkind\tsource\t{task}\nchr1\t0\t200\ttrain\tpeak\t.\t1\n")
+        if task not in ("split",):
+            with pytest.raises(InputError, match=message):
+                read_windows(table)

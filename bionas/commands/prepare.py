@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 
+from bionas.commands.argtypes import positive_int
 from bionas.data.genome import Genome
 from bionas.data.negatives import NEGATIVE_METHODS
 from bionas.data.peaks import read_peaks
 from bionas.data.prepare import prepare
 from bionas.errors import InputError
-from bionas.records.windows import write_summary, write_windows
+from bionas.records.windows import task_name_problem, write_summary, write_windows
 
 log = logging.getLogger(__name__)
-_TASK = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--blacklist",
         metavar="BLACKLIST.bed",
         help="regions no window may overlap (e.g. the ENCODE blacklist; BED, plain or gzip)",
+    )
+    parser.add_argument(
+        "--max-peaks",
+        type=positive_int,
+        metavar="N",
+        help="windows come from the strongest N peaks of each task (signalValue, else score); "
+        "default: every peak",
     )
     parser.add_argument(
         "--peaks",
@@ -78,8 +84,9 @@ def parse_task_paths(items: list[str]) -> dict[str, str]:
         task, sep, path = item.partition("=")
         if not sep or not task or not path:
             raise InputError(f"--peaks expects TASK=PATH, found {item!r}")
-        if not _TASK.match(task):
-            raise InputError(f"task name {task!r} may hold only letters, digits, '_', '.' and '-'")
+        problem = task_name_problem(task)
+        if problem:
+            raise InputError(f"task name {task!r} {problem}", key="--peaks")
         if task in tasks:
             raise InputError(f"task {task!r} is given twice in --peaks")
         tasks[task] = path
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             blacklist=blacklist,
             chromosomes=args.chromosomes,
+            max_peaks=args.max_peaks,
         )
     write_windows(args.out, result.table)
     write_summary(args.summary, result.summary)

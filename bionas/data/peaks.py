@@ -38,6 +38,9 @@ class Peaks:
         ``(n,)`` int64 absolute summit (narrowPeak column 10) or midpoint.
     line : numpy.ndarray
         ``(n,)`` int64 1-based line of each peak in ``path``.
+    strength : numpy.ndarray
+        ``(n,)`` float64: signalValue (column 7 of a narrowPeak or broadPeak
+        line), else the score (column 5), else NaN; what ``max_peaks`` ranks by.
     """
 
     task: str
@@ -45,6 +48,32 @@ class Peaks:
     intervals: Intervals
     summit: np.ndarray
     line: np.ndarray
+    strength: np.ndarray | None = None
+
+    def strongest(self, n: int) -> tuple[Peaks, int]:
+        """The ``n`` strongest peaks (file order among equals) and how many were left out.
+
+        Raises
+        ------
+        InputError
+            The file has no strength to rank by (BED3, or ``.`` scores).
+        """
+        if len(self) <= n:
+            return self, 0
+        strength = self.strength if self.strength is not None else np.full(len(self), np.nan)
+        if np.isnan(strength).all():
+            raise InputError(
+                f"max_peaks {n} needs a signalValue (column 7) or a score (column 5) to keep the "
+                f"strongest peaks of task {self.task!r}; this file has neither",
+                path=self.path,
+            )
+        rank = np.argsort(-np.nan_to_num(strength, nan=-np.inf), kind="stable")[:n]
+        keep = np.sort(rank)
+        return (
+            Peaks(self.task, self.path, self.intervals.take(keep), self.summit[keep],
+                  self.line[keep], strength[keep]),
+            len(self) - n,
+        )  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.intervals)
@@ -105,7 +134,7 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
         raise InputError(
             f"not a text peak file: {err.reason} at byte {err.start}", path=path
         ) from None
-    chroms, starts, ends, summits, lines = [], [], [], [], []
+    chroms, starts, ends, summits, lines, strengths = [], [], [], [], [], []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(("#", "track", "browser")):
@@ -139,6 +168,7 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
                     line=number,
                 )
             summit = start + offset
+        strengths.append(_strength(fields))
         chroms.append(fields[0].strip())
         starts.append(start)
         ends.append(end)
@@ -152,7 +182,21 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
         intervals=Intervals(np.array(chroms, dtype=object), starts, ends),
         summit=np.asarray(summits, dtype=np.int64),
         line=np.asarray(lines, dtype=np.int64),
+        strength=np.asarray(strengths, dtype=np.float64),
     )
+
+
+def _strength(fields: list[str]) -> float:
+    """signalValue (column 7 of a narrowPeak/broadPeak line), else score (column 5), else NaN."""
+    for column in (6, 4):
+        if len(fields) > column and (len(fields) in (9, 10) or column == 4):
+            try:
+                value = float(fields[column])
+            except ValueError:
+                continue
+            if np.isfinite(value):
+                return value
+    return float("nan")
 
 
 def check_chromosomes(

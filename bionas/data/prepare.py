@@ -198,6 +198,7 @@ def prepare(
     seed: int = 1,
     blacklist: Intervals | None = None,
     chromosomes: Sequence[str] | str | None = None,
+    max_peaks: int | None = None,
 ) -> Prepared:
     """Windows, labels, negatives and splits for ``bionas prepare``.
 
@@ -221,6 +222,11 @@ def prepare(
     chromosomes : see :func:`chromosome_filter`
         The sequences windows may come from (default: the primary assembly);
         peak windows elsewhere are dropped and counted as ``dropped_contig``.
+    max_peaks : int, optional
+        Windows come from the strongest ``max_peaks`` peaks of each task
+        (signalValue, else score; :meth:`bionas.data.peaks.Peaks.strongest`),
+        the others counted as ``dropped_max_peaks``. Every peak still labels
+        windows and keeps negatives away.
 
     Returns
     -------
@@ -249,7 +255,8 @@ def prepare(
     all_windows, all_centres = [], []
     for p in peaks:
         check_chromosomes(p, sizes, genome.path)
-        tw = summit_windows(p, sizes, width)
+        source, weaker = p.strongest(max_peaks) if max_peaks else (p, None)
+        tw = summit_windows(source, sizes, width)
         in_split = np.array([c in split_of for c in tw.windows.chrom], dtype=bool)
         contig = np.array([c not in allowed for c in tw.windows.chrom], dtype=bool)
         no_split = int((~in_split & ~contig).sum())
@@ -262,6 +269,7 @@ def prepare(
             )
         summary += [
             ("peaks", "all", p.task, len(p)),
+            *([] if weaker is None else [("dropped_max_peaks", "all", p.task, weaker)]),
             ("dropped_at_edge", "all", p.task, tw.dropped_at_edge),
             ("dropped_no_split", "all", p.task, no_split),
         ]

@@ -79,6 +79,12 @@ def _message(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> tu
             hints.append(f"{extra!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         allowed_text = ", ".join(allowed) if allowed else "none"
         return key, f"unknown key {', '.join(hints)}; allowed keys: {allowed_text}"
+    if error.validator in ("pattern", "not") and key.endswith("peaks"):
+        from bionas.records.windows import task_name_problem
+
+        problem = task_name_problem(str(error.instance))
+        if problem:
+            return key, f"task name {error.instance!r} {problem}"
     if error.validator == "oneOf" and key.endswith("priors"):
         return key, "give exactly one of 'jaspar' (IDs or names) or 'meme' (a file)"
     description = error.schema.get("description") if isinstance(error.schema, Mapping) else None

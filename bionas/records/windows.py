@@ -32,6 +32,34 @@ KINDS = ("peak", "background", "dinuc_shuffle")
 
 WINDOW_COLUMNS = ("chrom", "start", "end", "split", "kind", "source")
 
+#: What a task name may hold; it names a column and a folder (``attribute/tasks/<task>``).
+TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+#: Column names a task would collide with: the windows table's, and the predictions
+#: table's (``chrom start end region <task>...``).
+RESERVED_TASK_NAMES = frozenset({*WINDOW_COLUMNS, "region"})
+
+
+def task_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a task name, or None when it can.
+
+    A task name is a column of the windows and predictions tables and a folder
+    name, so it must be letters, digits, ``_``, ``.`` and ``-``, must not start
+    with ``.`` or ``-`` (no hidden or option-like names, never ``..``), and
+    must not be a column bionas writes itself (:data:`RESERVED_TASK_NAMES`).
+    """
+    if not TASK_NAME.match(name):
+        return (
+            "may hold only letters, digits, '_', '.' and '-', and must start with a letter, "
+            "a digit or '_'"
+        )
+    if name in RESERVED_TASK_NAMES:
+        return (
+            f"is a column bionas writes itself ({', '.join(sorted(RESERVED_TASK_NAMES))}); "
+            "rename the task"
+        )
+    return None
+
 
 def write_windows(path: str | os.PathLike, table: pd.DataFrame) -> None:
     """Write the windows table as TSV with a header, atomically."""
@@ -141,6 +169,10 @@ def _read_windows(path: Path, sizes: dict[str, int] | None) -> WindowTable:
     tasks = header[6:]
     if not all(task.strip() for task in tasks):
         raise InputError(f"an empty task name in the header {first[:80]!r}", path=path, line=1)
+    for task in tasks:
+        problem = task_name_problem(task)
+        if problem:
+            raise InputError(f"task name {clipped(task)} {problem}", path=path, line=1)
     types = {
         "chrom": str,
         "split": str,

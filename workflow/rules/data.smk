@@ -68,6 +68,7 @@ rule prepare_intervals:
             {
                 "blacklist": (input.blacklist or [None])[0],
                 "chromosomes": dataset(wc)["chromosomes"],
+                "max_peaks": dataset(wc).get("max_peaks"),
             }
         ),
     shell:
