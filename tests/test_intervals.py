@@ -442,3 +442,40 @@ def test_task_names_that_collide_or_make_odd_paths_are_refused(tiny, tmp_path, c
         if task not in ("split",):
             with pytest.raises(InputError, match=message):
                 read_windows(table)
+
+
+def test_chrom_names_rename_peaks_to_the_genomes_style_and_detect_says_which(tiny, tmp_path, cli):
+    from bionas.data.peaks import convert_name
+
+    assert [convert_name(n, "ucsc") for n in ("1", "X", "MT", "chr2", "Un_x")] == [
+        "chr1", "chrX", "chrM", "chr2", "chrUn_x"]  # fmt: skip
+    assert [convert_name(n, "ensembl") for n in ("chr1", "chrM", "2", "MT")] == ["1", "MT", "2", "MT"]
+    assert convert_name("chr1", "as_is") == "chr1"
+    ensembl_peaks = tmp_path / "ens.bed"
+    ensembl_peaks.write_text(tiny["bed"].read_text().replace("chr", ""))
+    listed = tmp_path / "blacklist.bed"
+    listed.write_text("1\t950\t1000\n")
+    common = ["prepare", "--genome", tiny["fasta"], "--peaks", f"a={ensembl_peaks}",
+              "--window", "200", "--val-chroms", "chr3", "--test-chroms", "chr4",
+              "--negative-ratio", "0", "--blacklist", listed]  # fmt: skip
+    out, summary = tmp_path / "w.tsv", tmp_path / "s.tsv"
+    # detect: nothing is renamed silently; the error names the setting that fits
+    status, _, err = cli(*common, "--out", out, "--summary", summary)
+    assert status == 2 and "set chrom_names: ucsc" in err and "ens.bed" in err, err
+    assert not out.exists()
+    status, _, err = cli(*common, "--chrom-names", "as_is", "--out", out, "--summary", summary)
+    assert status == 2 and not out.exists()
+    # ucsc: the Ensembl-named peaks and blacklist become the genome's chr names
+    status, _, err = cli(*common, "--chrom-names", "ucsc", "--out", out, "--summary", summary)
+    assert status == 0, err
+    # ... exactly as the same files named the genome's way
+    listed_ucsc = tmp_path / "blacklist_ucsc.bed"
+    listed_ucsc.write_text("chr1\t950\t1000\n")
+    renamed = {str(ensembl_peaks): str(tiny["bed"]), str(listed): str(listed_ucsc)}
+    ucsc = [a.replace(str(ensembl_peaks), str(tiny["bed"])) for a in map(str, common)]
+    ucsc = [renamed.get(a, a) for a in ucsc]
+    reference = tmp_path / "ref.tsv"
+    status, _, err = cli(*ucsc, "--out", reference, "--summary", tmp_path / "s2.tsv")
+    assert status == 0, err
+    assert out.read_text() == reference.read_text()
+    assert "dropped_blacklist\tall\ta\t1" in summary.read_text()

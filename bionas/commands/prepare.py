@@ -8,7 +8,7 @@ import logging
 from bionas.commands.argtypes import positive_int
 from bionas.data.genome import Genome
 from bionas.data.negatives import NEGATIVE_METHODS
-from bionas.data.peaks import read_peaks
+from bionas.data.peaks import CHROM_NAMES, read_peaks, with_chrom_names
 from bionas.data.prepare import prepare
 from bionas.errors import InputError
 from bionas.records.windows import task_name_problem, write_summary, write_windows
@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--blacklist",
         metavar="BLACKLIST.bed",
         help="regions no window may overlap (e.g. the ENCODE blacklist; BED, plain or gzip)",
+    )
+    parser.add_argument(
+        "--chrom-names",
+        choices=CHROM_NAMES,
+        default="detect",
+        help="rename the chromosomes of the peak and blacklist files to the genome's style: "
+        "ucsc (chr1, chrM), ensembl (1, MT), as_is; detect (the default) renames nothing and "
+        "names the setting that would fit when the names do not match",
     )
     parser.add_argument(
         "--max-peaks",
@@ -96,10 +104,12 @@ def parse_task_paths(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     tasks = parse_task_paths(args.peaks)
     with Genome(args.genome) as genome:
-        peaks = [read_peaks(path, task) for task, path in tasks.items()]
+        style = args.chrom_names
+        peaks = [with_chrom_names(read_peaks(path, task), style) for task, path in tasks.items()]
         blacklist = None
         if args.blacklist is not None:
-            blacklist = read_peaks(args.blacklist, "blacklist", what="blacklist").intervals
+            listed = read_peaks(args.blacklist, "blacklist", what="blacklist")
+            blacklist = with_chrom_names(listed, style).intervals
         result = prepare(
             genome,
             peaks,

@@ -199,6 +199,51 @@ def _strength(fields: list[str]) -> float:
     return float("nan")
 
 
+#: How ``chrom_names`` renames the chromosomes of peak and blacklist files.
+CHROM_NAMES = ("detect", "ucsc", "ensembl", "as_is")
+
+# the names that differ between the two conventions beyond the 'chr' prefix
+_UCSC_OF = {"MT": "chrM"}
+_ENSEMBL_OF = {"chrM": "MT"}
+
+
+def convert_name(name: str, style: str) -> str:
+    """A chromosome name in UCSC (``chr1``, ``chrM``) or Ensembl (``1``, ``MT``) style.
+
+    ``as_is`` and ``detect`` leave it. Names already in the style are kept;
+    contigs follow the same prefix rule (``chrUn_x`` <-> ``Un_x``).
+    """
+    if style == "ucsc":
+        return _UCSC_OF.get(name, name if name.startswith("chr") else "chr" + name)
+    if style == "ensembl":
+        return _ENSEMBL_OF.get(name, name[3:] if name.startswith("chr") else name)
+    return name
+
+
+def with_chrom_names(peaks: Peaks, style: str) -> Peaks:
+    """``peaks`` with every chromosome renamed to ``style`` (see :func:`convert_name`)."""
+    if style not in ("ucsc", "ensembl"):
+        return peaks
+    names = {c: convert_name(c, style) for c in dict.fromkeys(peaks.intervals.chrom.tolist())}
+    chrom = np.array([names[c] for c in peaks.intervals.chrom], dtype=object)
+    intervals = Intervals(chrom, peaks.intervals.start, peaks.intervals.end)
+    return Peaks(peaks.task, peaks.path, intervals, peaks.summit, peaks.line, peaks.strength)
+
+
+def _style_hint(missing: list[str], known: list[str]) -> str:
+    """Which ``chrom_names`` setting would make ``missing`` names the genome's, if one would."""
+    known_set = set(known)
+    for style in ("ucsc", "ensembl"):
+        converted = [convert_name(m, style) for m in missing]
+        if all(c in known_set for c in converted):
+            return (
+                f"; the genome names chromosomes the {style.upper() if style == 'ucsc' else 'Ensembl'}"
+                f" way ({missing[0]!r} is {converted[0]!r} there): set chrom_names: {style} "
+                f"(bionas prepare --chrom-names {style}) to rename them"
+            )
+    return chrom_prefix_hint(missing, known)
+
+
 def check_chromosomes(
     peaks: Peaks, sizes: dict[str, int], genome_path: str | os.PathLike = ""
 ) -> None:
@@ -212,7 +257,7 @@ def check_chromosomes(
     shown += f" and {len(missing) - 8} more" if len(missing) > 8 else ""
     where = f" {genome_path}" if genome_path else ""
     raise InputError(
-        f"chromosome(s) not in the genome FASTA{where}: {shown}{chrom_prefix_hint(missing, list(sizes))}",
+        f"chromosome(s) not in the genome FASTA{where}: {shown}{_style_hint(missing, list(sizes))}",
         path=peaks.path,
         line=first,
     )

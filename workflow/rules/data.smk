@@ -69,6 +69,7 @@ rule prepare_intervals:
                 "blacklist": (input.blacklist or [None])[0],
                 "chromosomes": dataset(wc)["chromosomes"],
                 "max_peaks": dataset(wc).get("max_peaks"),
+                "chrom_names": dataset(wc)["chrom_names"],
             }
         ),
     shell:
