@@ -98,3 +98,57 @@ def test_regions_on_unknown_chromosomes_name_the_file(model_path, tmp_path, caps
                  "--regions", str(regions), "--out", str(tmp_path / "p.tsv")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and str(regions) in err and "'chr' prefix" in err
+
+
+def test_bigwig_tracks_of_a_tiled_range_hold_every_score(model_path, tmp_path):
+    import pyBigWig
+
+    out, tracks = tmp_path / "tile.tsv", tmp_path / "bw"
+    assert main(["predict", "--model", str(model_path), "--genome", str(DATA / "tiny.fa"),
+                 "--tile", "chr2:0-400", "--step", "75", "--out", str(out), "--tasks", "a", "b",
+                 "--bigwig-dir", str(tracks)]) == 0  # fmt: skip
+    got = pd.read_csv(out, sep="\t")
+    assert sorted(p.name for p in tracks.iterdir()) == ["a.bw", "b.bw"]
+    for task in ("a", "b"):
+        bw = pyBigWig.open(str(tracks / f"{task}.bw"))
+        try:
+            with Genome(DATA / "tiny.fa") as genome:
+                assert bw.chroms() == dict(genome.sizes)
+            entries = bw.intervals("chr2")
+        finally:
+            bw.close()
+        # each score covers its window's central 75 bp: centres 50, 125, ... -> [13, 88), ...
+        centres = (got["start"] + got["end"]) // 2
+        assert [(s, e) for s, e, _ in entries] == [(c - 37, c + 38) for c in centres]
+        assert np.allclose([v for _, _, v in entries], got[task], atol=1e-6)
+
+
+def test_bigwig_of_overlapping_regions_and_a_bad_table(model_path, tmp_path, capsys):
+    import pyBigWig
+
+    regions = tmp_path / "r.bed"
+    regions.write_text("chr1\t300\t500\nchr1\t100\t300\nchr1\t150\t350\nchr2\t0\t10\n")
+    out = tmp_path / "pred.tsv"
+    assert main(["predict", "--model", str(model_path), "--genome", str(DATA / "tiny.fa"),
+                 "--regions", str(regions), "--out", str(out)]) == 0  # fmt: skip
+    tracks = tmp_path / "bw"
+    assert main(["bigwig", "--predictions", str(out), "--genome", str(DATA / "tiny.fa"),
+                 "--out-dir", str(tracks)]) == 0  # fmt: skip
+    got = pd.read_csv(out, sep="\t").set_index("start")
+    bw = pyBigWig.open(str(tracks / "task_0.bw"))
+    try:
+        chr1, chr2 = bw.intervals("chr1"), bw.intervals("chr2")
+    finally:
+        bw.close()
+    # windows 150-250, 200-300, 350-450 sorted; the overlap goes to the earlier window
+    assert [(s, e) for s, e, _ in chr1] == [(150, 250), (250, 300), (350, 450)]
+    assert [v for _, _, v in chr1] == pytest.approx(got.loc[[150, 200, 350], "task_0"].tolist())
+    assert [(s, e) for s, e, _ in chr2] == [(0, 100)]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("chrom\tstart\tend\nchr1\t0\t100\n")
+    capsys.readouterr()
+    assert main(["bigwig", "--predictions", str(bad), "--genome", str(DATA / "tiny.fa"),
+                 "--out-dir", str(tmp_path / "none")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "bad.tsv" in err and "chrom start end region" in err
+    assert not (tmp_path / "none").exists()

@@ -253,8 +253,17 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
 
 
 def test_the_final_model_scores_the_configured_range(finished):
-    """datasets.tiny.predict tiles chr1:0-3000 every 500 bp with the final model."""
+    """datasets.tiny.predict tiles chr1:0-3000 every 500 bp with the final model, with bigWigs."""
     got = pd.read_csv(finished / RUN / "predict/predictions.tsv", sep="\t")
     assert list(got.columns) == ["chrom", "start", "end", "region", "bound"]
     assert got["start"].tolist() == list(range(0, 3000 - 100 + 1, 500))
     assert ((got["bound"] >= 0) & (got["bound"] <= 1)).all()
+    # predict.bigwig: a track per task, every window's score at its centre
+    import pyBigWig
+
+    bw = pyBigWig.open(str(finished / RUN / "predict/bigwig/bound.bw"))
+    try:
+        entries = bw.intervals("chr1")
+    finally:
+        bw.close()
+    assert [v for _, _, v in entries] == pytest.approx(got["bound"].tolist(), abs=1e-6)

@@ -5,7 +5,7 @@ narrowPeak/broadPeak/BED12, plain or gzip; centred on the summit or midpoint),
 or every ``--step`` bp over ``--tile CHROM:START-END``; windows are fetched,
 one-hot encoded and predicted in batches, so memory stays constant. Writes a
 TSV: ``chrom start end region`` and one score column per task
-(:mod:`bionas.search.predict`).
+(:mod:`bionas.search.predict`), and with ``--bigwig-dir`` one bigWig per task.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", nargs="+", metavar="TASK", help="score column names (default task_0 ...)")
     parser.add_argument("--batch-size", type=positive_int, default=1024, help="windows per batch (default 1024)")
     parser.add_argument("--threads", type=positive_int, default=1, help="TensorFlow threads (default 1)")
+    parser.add_argument("--bigwig-dir", metavar="DIR",
+                        help="also write one bigWig per task (<task>.bw) into DIR, for a genome browser")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,5 +54,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             windows = tile_windows(args.tile, args.step, width, genome.sizes)
         n = write_predictions(args.out, model, genome, windows, tasks, args.batch_size)
+        sizes = dict(genome.sizes)
     log.info("wrote %d windows of %d bp, %d task(s), to %s", n, width, n_tasks, args.out)
+    if args.bigwig_dir:
+        from bionas.search.predict import write_bigwigs
+
+        step = args.step if args.tile is not None else None
+        files = write_bigwigs(args.out, sizes, args.bigwig_dir, step)
+        log.info("wrote %s", ", ".join(str(f) for f in files))
     return 0

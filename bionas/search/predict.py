@@ -133,3 +133,98 @@ def write_predictions(
                 out.write(f"{chrom}\t{s}\t{s + windows.width}\t{region}\t{values}\n")
             n += len(starts)
     return n
+
+
+def bigwig_intervals(
+    table: Any, sizes: dict[str, int], step: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Non-overlapping, sorted intervals of a predictions table, one per window.
+
+    A window stands for its central ``step`` bp when the range was tiled
+    (``step``), else for the whole window. Intervals are sorted in genome
+    order; where two overlap, the later one starts where the earlier ends
+    (and is dropped when nothing is left), so the track shows every window's
+    score once. Returns ``(chrom, start, end, row)``: ``row`` indexes the
+    table's rows.
+    """
+    order = {c: i for i, c in enumerate(sizes)}
+    chrom = table["chrom"].to_numpy(dtype=object)
+    start = table["start"].to_numpy(dtype=np.int64)
+    end = table["end"].to_numpy(dtype=np.int64)
+    if step is not None:
+        centre = (start + end) // 2
+        start = centre - step // 2
+        end = start + step
+    length = np.array([sizes[c] for c in chrom], dtype=np.int64)
+    start, end = np.clip(start, 0, length), np.clip(end, 0, length)
+    rank = np.array([order[c] for c in chrom], dtype=np.int64)
+    idx = np.lexsort((end, start, rank))
+    chrom, start, end, rank = chrom[idx], start[idx], end[idx].copy(), rank[idx]
+    start = start.copy()
+    for i in range(1, len(idx)):
+        if rank[i] == rank[i - 1] and start[i] < end[i - 1]:
+            start[i] = end[i - 1]
+            end[i] = max(end[i], start[i])
+    keep = end > start
+    return chrom[keep], start[keep], end[keep], idx[keep]
+
+
+def write_bigwigs(
+    predictions: str | Path, sizes: dict[str, int], out_dir: str | Path, step: int | None = None
+) -> list[Path]:
+    """One bigWig per task column of a predictions table, for a genome browser.
+
+    Parameters
+    ----------
+    predictions : path
+        The table :func:`write_predictions` wrote.
+    sizes : dict
+        Chromosome lengths of the genome (the bigWig header), in genome order.
+    out_dir : path
+        Written as ``<task>.bw``, each atomically.
+    step : int, optional
+        The tiling step when the range was tiled (see :func:`bigwig_intervals`).
+
+    Returns
+    -------
+    list of Path
+        The files, in task order.
+    """
+    import pandas as pd
+    import pyBigWig
+
+    from bionas.io import atomic_path
+
+    path = Path(predictions)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"chrom": str})
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"cannot read the predictions table ({err})", path) from None
+    fixed = ["chrom", "start", "end", "region"]
+    if list(table.columns[:4]) != fixed or len(table.columns) < 5:
+        raise InputError(
+            f"expected the columns {' '.join(fixed)} <task>... of `bionas predict`", path, line=1
+        )
+    missing = sorted(set(table["chrom"]) - set(sizes))
+    if missing:
+        raise InputError(f"chromosome(s) not in the genome: {', '.join(missing[:5])}", path)
+    chrom, start, end, row = bigwig_intervals(table, sizes, step)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for task in table.columns[4:]:
+        values = table[task].to_numpy(dtype=np.float64)[row]
+        target = out / f"{task}.bw"
+        with atomic_path(target) as tmp:
+            bw = pyBigWig.open(str(tmp), "w")
+            try:
+                bw.addHeader(list(sizes.items()))
+                if len(chrom):
+                    bw.addEntries(
+                        [str(c) for c in chrom], start.tolist(), ends=end.tolist(),
+                        values=values.tolist(),
+                    )  # fmt: skip
+            finally:
+                bw.close()
+        written.append(target)
+    return written

@@ -114,6 +114,8 @@ def get_all_targets():
         targets += get_report_targets(name)
         if "predict" in config["datasets"][name]:
             targets.append(f"results/{name}/{config['run']}/predict/predictions.tsv")
+            if config["datasets"][name]["predict"].get("bigwig"):
+                targets.append(f"results/{name}/{config['run']}/predict/bigwig")
     return targets
 
 

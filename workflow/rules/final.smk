@@ -135,3 +135,28 @@ rule predict_regions:
     shell:
         "{BIONAS} predict --model {input.model} --genome {input.genome:q} {params.args}"
         " --threads {threads} --out {output.predictions} 2> {log}"
+
+
+rule predict_bigwig:
+    input:
+        predictions=rules.predict_regions.output.predictions,
+        genome=get_genome,
+    output:
+        bigwig=directory("results/{dataset}/{run}/predict/bigwig"),
+    log:
+        "logs/predict_bigwig/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/predict_bigwig/{dataset}/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        step=lambda wc: (
+            f"--step {dataset(wc)['predict']['step']}"
+            if "tile" in dataset(wc)["predict"]
+            else ""
+        ),
+    shell:
+        "{BIONAS} bigwig --predictions {input.predictions} --genome {input.genome:q}"
+        " {params.step} --out-dir {output.bigwig} 2> {log}"
