@@ -55,6 +55,25 @@ def test_nested_config_on_the_command_line(tmp_path):
     assert "--lambda 0.5 " in proc.stdout and "step=002" not in proc.stdout
 
 
+def test_training_gpus_become_the_gpu_resource_of_training_jobs(tmp_path):
+    """training.gpus: every train_child and train_final job asks for that many `gpu` (what
+    `--resources gpu=N` limits and the SLURM profile turns into --gpus); no other job does."""
+    import re
+
+    config = load_case("tiny")
+    config["training"]["gpus"] = 1
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = re.split(r"\n\s*\n", proc.stdout)
+    trains = [j for j in jobs if re.search(r"rule (train_child|train_final):", j)]
+    assert trains and all("gpu=1" in j for j in trains), trains[:1]
+    others = [j for j in jobs if re.search(r"rule (score_child|prepare_intervals):", j)]
+    assert others and not any("gpu=" in j for j in others)
+    config["training"]["gpus"] = 0
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    assert "gpu=1" not in proc.stdout
+
+
 def test_a_configfile_replaces_the_default_config(tmp_path):
     """`--configfile mine.yaml` runs mine.yaml's datasets only, not also the demo's."""
     default = tmp_path / "config" / "config.yaml"

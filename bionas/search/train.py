@@ -91,6 +91,14 @@ def configure_tensorflow(threads: int, seed: int):
     import keras
     import tensorflow as tf
 
+    # on a GPU build, jobs that share a GPU (snakemake --resources gpu=N) take memory
+    # as they need it instead of all of it at start
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):  # already initialised in this process
+            pass
+
     pools = (
         (
             "intra-op",

@@ -44,6 +44,7 @@ rule train_final:
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"] * 3,
+        gpu=config["training"]["gpus"],
     params:
         index=lambda wc: int(wc.candidate),
         outdir=lambda wc, output: str(Path(output.result).parent),

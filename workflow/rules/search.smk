@@ -63,6 +63,7 @@ rule train_child:
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
     params:
         index=lambda wc: int(wc.child),
         outdir=lambda wc, output: str(Path(output.result).parent),
