@@ -351,3 +351,26 @@ def test_dry_run_without_search_reports_without_history(tmp_path):
     assert "update_controller" not in text
     report_cmd = text[text.index("rule report:") :]
     assert "bionas report" in report_cmd and "--history" not in report_cmd
+
+
+@pytest.mark.workflow
+def test_model_card(finished):
+    card = json.loads((finished / RUN / "report/model_card.json").read_text())
+    summary = json.loads((finished / RUN / "final/summary.json").read_text())
+    interpret = json.loads((finished / RUN / "interpret/summary.json").read_text())
+    assert set(card) == {"name", "model", "data", "evaluation", "interpretation", "provenance"}
+    assert card["model"]["layers"] == summary["layers"]
+    assert card["model"]["parameters"] == summary["params"]
+    assert card["model"]["input"] == {"width_bp": 100, "one_hot": "ACGT"}
+    assert card["model"]["tasks"] == ["bound"] and card["model"]["search"]["controller"] == "rl"
+    assert card["evaluation"]["per_task"] == summary["test"]
+    assert card["evaluation"]["mean_auroc"] == summary["test_auroc"]
+    assert card["data"]["split"] == {"train": [], "val": ["chr3"], "test": ["chr4"]}
+    assert card["interpretation"]["priors"] == interpret["priors"]
+    controls = card["interpretation"]["negative_controls"]
+    assert controls["random_model"] == interpret["control_significant_filters"]
+    assert controls["shuffled_columns"] == interpret["shuffled_significant_filters"]
+    priors_in = card["interpretation"]["priors_in_replicates"]
+    assert [p["id"] for p in priors_in] == [p["id"] for p in interpret["priors"]]
+    assert all(p["replicates"] == 2 for p in priors_in)
+    assert card["interpretation"]["recovered_by_patterns"] is not None  # TF-MoDISco ran

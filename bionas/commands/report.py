@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     required(parser, "--model", "model.keras", "the final model (linked)")
     required(parser, "--interpret-dir", "DIR", "output of bionas compare-motifs")
     required(parser, "--out", "index.html", "output page")
+    parser.add_argument("--model-card", metavar="model_card.json",
+                        help="also write the model card (JSON) here; the page links it when it "
+                        "sits beside the page")
     parser.add_argument("--history", metavar="history.tsv", help="the search's last history (omit: no search)")
     parser.add_argument("--controllers", nargs="+", default=[], metavar="DIR",
                         help="controller states of steps 0..S (entropy and option probabilities)")
@@ -60,7 +63,8 @@ def _path(value: str | None) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bionas.report import ReportInputs, build_report
+    from bionas.io import write_json
+    from bionas.report import ReportInputs, build_model_card, build_report
 
     started = time.monotonic()
     config_text = args.config_text
@@ -96,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         config_text=config_text,
         benchmarks=_path(args.benchmarks),
     )
+    if args.model_card:
+        write_json(args.model_card, build_model_card(inputs))
     text = build_report(inputs)
     write_text(args.out, text)
     log.info(

@@ -15,6 +15,6 @@ trajectories), :mod:`~bionas.report.html` (HTML pieces) and
 :mod:`~bionas.report.page` (the sections).
 """
 
-from bionas.report.page import ReportInputs, build_report
+from bionas.report.page import ReportInputs, build_model_card, build_report
 
-__all__ = ["ReportInputs", "build_report"]
+__all__ = ["ReportInputs", "build_model_card", "build_report"]

@@ -657,6 +657,7 @@ def files_section(inputs: ReportInputs) -> Markup:
              (Path(inputs.attribute_dir) / "pattern_recovery.tsv", "prior recovery by patterns")]
             if inputs.attribute_dir is not None else []
         ),
+        (Path(inputs.out).with_name("model_card.json"), "the model card (JSON)"),
         (inputs.model, "the final model (Keras)"),
         (inputs.architecture, "the final architecture"),
         (inputs.test_metrics, "test metrics per replicate and task"),
@@ -760,6 +761,31 @@ def _pattern_cards(patterns: dict[str, Any] | None, n_priors: int) -> list[tuple
          f"motif famil{'y' if len(found) == 1 else 'ies'} found by patterns, not given"
          + (f": {', '.join(found[:5])}" if found else ""), ""),
     ]  # fmt: skip
+
+
+def build_model_card(inputs: ReportInputs) -> dict[str, Any]:
+    """The run's model card (:func:`bionas.report.card.model_card`) from the report's inputs."""
+    from bionas.report.card import model_card
+
+    config = None
+    if inputs.config_text:
+        try:
+            config = yaml.safe_load(inputs.config_text)
+        except yaml.YAMLError:
+            config = None
+    patterns = (
+        _read_json(Path(inputs.attribute_dir) / "summary.json", "bionas attribute")
+        if inputs.attribute_dir is not None
+        else None
+    )
+    return model_card(
+        inputs.dataset,
+        inputs.run,
+        _read_json(inputs.summary, "bionas evaluate"),
+        _read_json(Path(inputs.interpret_dir) / "summary.json", "bionas compare-motifs"),
+        patterns,
+        config if isinstance(config, dict) else None,
+    )
 
 
 def build_report(inputs: ReportInputs) -> str:

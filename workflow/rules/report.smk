@@ -264,6 +264,7 @@ rule report:
             category="Report",
             labels={"dataset": "{dataset}", "run": "{run}", "page": "bionas report"},
         ),
+        card="results/{dataset}/{run}/report/model_card.json",
     log:
         "logs/report/{dataset}/{run}.log",
     benchmark:
@@ -285,4 +286,4 @@ rule report:
         " --predictions {input.predictions} --model {input.model}"
         " --interpret-dir {params.interpret} {params.args}"
         " --config-text {params.config:q} --benchmarks benchmarks"
-        " --out {output.html} > {log} 2>&1"
+        " --model-card {output.card} --out {output.html} > {log} 2>&1"
