@@ -26,3 +26,14 @@ def test_workflow_catalog_usage_file():
     assert (ROOT / "workflow/Snakefile").is_file() and (ROOT / "config/README.md").is_file()
     assert usage["report"] is True  # `snakemake --report` is tested in tests/test_report.py
     assert set(usage["software-stack-deployment"]) == {"conda", "singularity", "singularity+conda"}
+
+
+def test_the_lsf_profile_mirrors_the_slurm_profiles_resources():
+    slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    lsf = yaml.safe_load((ROOT / "profiles/lsf/config.yaml").read_text())
+    assert lsf["executor"] == "lsf" and slurm["executor"] == "slurm"
+    assert lsf["set-resources"] == slurm["set-resources"]
+    assert lsf["set-threads"] == slurm["set-threads"]
+    for key in ("mem_mb", "runtime"):
+        assert lsf["default-resources"][key] == slurm["default-resources"][key]
+    assert "Untested" in (ROOT / "profiles/lsf/README.md").read_text()
