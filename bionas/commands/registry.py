@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "one self-contained HTML page about a finished run"),
     "status": ("status", "where a run stands: steps, children, best so far, time left"),
     "predict": ("predict", "score new regions or a tiled range with a found model"),
+    "export": ("export", "the final model as a TensorFlow SavedModel and as ONNX, checked"),
     "bigwig": ("bigwig", "one bigWig per task from the predictions table of bionas predict"),
 }
 

@@ -12,7 +12,8 @@ document a person or a model registry can keep beside ``final/model.keras``:
 - ``interpretation``: the priors, which were recovered by filters (and in
   how many replicates) and by TF-MoDISco patterns, the motif families found
   without being given, and both negative controls;
-- ``provenance``: bionas version and the time it was written.
+- ``provenance``: the bionas version (no time stamp: the same run gives the
+  same card).
 
 Missing pieces (a run without a search, TF-MoDISco turned off) are null, not
 guessed.
@@ -20,7 +21,6 @@ guessed.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from bionas import __version__
@@ -119,8 +119,5 @@ def model_card(
                 "too_flat_to_compare": interpret.get("too_flat_filters"),
             },
         },
-        "provenance": {
-            "bionas": __version__,
-            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        "provenance": {"bionas": __version__},
     }

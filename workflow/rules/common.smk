@@ -222,7 +222,7 @@ def get_final_targets(name):
         f"{final}/test_metrics.tsv",
         f"{final}/model.keras",
         f"{final}/summary.json",
-    ]
+    ] + ([f"{final}/export"] if config["final"]["export"] else [])
 
 
 # ---------------------------------------------------------------- checks

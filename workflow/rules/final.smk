@@ -112,6 +112,25 @@ rule evaluate_final:
         " --threads {threads} > {log} 2>&1"
 
 
+rule export_final:
+    input:
+        model=rules.evaluate_final.output.model,
+        test="results/{dataset}/data/test.npz",
+    output:
+        export=directory("results/{dataset}/{run}/final/export"),
+    log:
+        "logs/export_final/{dataset}/{run}.log",
+    benchmark:
+        "benchmarks/export_final/{dataset}/{run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "{BIONAS} export --model {input.model} --test {input.test}"
+        " --out-dir {output.export} --threads {threads} > {log} 2>&1"
+
+
 rule predict_regions:
     input:
         model=rules.evaluate_final.output.model,
