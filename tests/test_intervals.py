@@ -105,13 +105,22 @@ def test_empty_peak_file(tmp_path):
 def test_chromosome_check_hints_at_chr_prefix(tmp_path):
     path = tmp_path / "p.bed"
     path.write_text("chr1\t1\t5\n1\t1\t5\nX\t3\t9\n")
-    with pytest.raises(InputError, match="'chr' prefix") as err:
+    with pytest.raises(InputError, match="set chrom_names: ucsc") as err:
         check_chromosomes(read_peaks(path, "t"), {"chr1": 100, "chrX": 100})
     assert err.value.line == 2 and "1, X" in str(err.value)
+    # Ensembl genome, UCSC peaks; and MT <-> chrM
+    path.write_text("chr1\t1\t5\nchrM\t1\t5\n")
+    with pytest.raises(InputError, match="set chrom_names: ensembl"):
+        check_chromosomes(read_peaks(path, "t"), {"1": 100, "MT": 100})
+    # some names fit no convention: the plain prefix hint, when it explains any
+    path.write_text("1\t1\t5\nscaffold_9\t1\t5\n")
+    with pytest.raises(InputError, match="'chr' prefix"):
+        check_chromosomes(read_peaks(path, "t"), {"chr1": 100})
     path.write_text("chrUn\t1\t5\n")
     with pytest.raises(InputError) as err:
         check_chromosomes(read_peaks(path, "t"), {"chr1": 100})
     assert "prefix" not in str(err.value) and "chrUn" in str(err.value)
+    assert "chrom_names" not in str(err.value)
 
 
 def test_summit_windows_drop_at_edges(tiny):

@@ -1,7 +1,8 @@
 # Config validation, input functions and predicates: paths only. Config
 # checking is bionas.pipeline.config, the run hooks are hooks.smk, and every
 # command's flags come from bionas.pipeline.flags.
-import shlex
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,8 +32,9 @@ try:
         validate_config(
             config,
             source=_CONFIG_SOURCE,
+            # beside this file, also when the workflow is used as a module
             schema=load_schema(
-                Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+                Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
             ),
         )
     )
@@ -41,8 +43,14 @@ except InputError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
 
-# The CLI of the Python that runs Snakemake, so jobs use the same installation.
-BIONAS = f"{shlex.quote(sys.executable)} -m bionas"
+# Jobs call the `bionas` entry point of the environment they run in (a cluster node
+# may hold the same environment at another path). When Snakemake was started by path
+# (.venv/bin/snakemake) without that environment on PATH, its bin folder is put first,
+# so local jobs find the installation that planned them.
+if shutil.which("bionas") is None and (Path(sys.executable).parent / "bionas").exists():
+    os.environ["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
 DATASETS = list(config["datasets"])
 SPACE = config["search"]["space"]
 STEPS = config["search"]["steps"]

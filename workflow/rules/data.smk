@@ -19,7 +19,7 @@ rule simulate_demo:
         args=lambda wc: flags.simulate_flags(dataset(wc)["simulate"]),
         outdir=lambda wc, output: str(Path(output.genome).parent),
     shell:
-        "{BIONAS} simulate --out-dir {params.outdir} {params.args} 2> {log}"
+        "bionas simulate --out-dir {params.outdir} {params.args} 2> {log}"
 
 
 rule decompress_genome:
@@ -36,7 +36,7 @@ rule decompress_genome:
         mem_mb=1000,
         runtime=60,
     shell:
-        "{BIONAS} decompress-genome --genome {input.genome:q} --out {output.genome} 2> {log}"
+        "bionas decompress-genome --genome {input.genome:q} --out {output.genome} 2> {log}"
 
 
 rule prepare_intervals:
@@ -73,7 +73,7 @@ rule prepare_intervals:
             }
         ),
     shell:
-        "{BIONAS} prepare --genome {input.genome:q} --peaks {params.peaks} {params.filters}"
+        "bionas prepare --genome {input.genome:q} --peaks {params.peaks} {params.filters}"
         " --window {params.window} --negatives {params.method}"
         " --negative-ratio {params.ratio} {params.split} --seed {params.seed}"
         " --out {output.windows} --summary {output.summary} 2> {log}"
@@ -99,7 +99,7 @@ rule encode_sequences:
         outdir=lambda wc, output: str(Path(output.train).parent),
         revcomp=lambda wc: "--revcomp-train" if dataset(wc)["revcomp_train"] else "",
     shell:
-        "{BIONAS} encode --genome {input.genome:q} --windows {input.windows}"
+        "bionas encode --genome {input.genome:q} --windows {input.windows}"
         " --out-dir {params.outdir} {params.revcomp} 2> {log}"
 
 
@@ -121,4 +121,4 @@ rule fetch_priors:
             dataset(wc)["priors"], (input.meme or [None])[0]
         ),
     shell:
-        "{BIONAS} priors {params.args} --out {output.meme} 2> {log}"
+        "bionas priors {params.args} --out {output.meme} 2> {log}"

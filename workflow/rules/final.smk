@@ -24,7 +24,7 @@ rule select_architecture:
         ),
         given=given_architecture_digest,
     shell:
-        "{BIONAS} select-architecture --space {input.space:q} {params.args}"
+        "bionas select-architecture --space {input.space:q} {params.args}"
         " --out {output.candidates} > {log} 2>&1"
 
 
@@ -53,7 +53,7 @@ rule train_final:
             config["training"], config["final"], int(wc.replicate)
         ),
     shell:
-        "{BIONAS} train-child --space {input.space:q} --architecture {input.candidates}"
+        "bionas train-child --space {input.space:q} --architecture {input.candidates}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
         " --threads {threads} 2> {log}"
@@ -77,7 +77,7 @@ rule score_final:
     params:
         args=flags.scoring_flags(config["search"]),
     shell:
-        "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
+        "bionas score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
 
 
@@ -104,7 +104,7 @@ rule evaluate_final:
     params:
         choose=flags.evaluate_flags(config["final"]),
     shell:
-        "{BIONAS} evaluate --space {input.space:q} --results {input.results}"
+        "bionas evaluate --space {input.space:q} --results {input.results}"
         " --metrics {input.metrics} --test {input.test} {params.choose}"
         " --out-architecture {output.architecture}"
         " --out-metrics {output.metrics} --out-model {output.model}"
@@ -127,7 +127,7 @@ rule export_final:
         mem_mb=4000,
         runtime=20,
     shell:
-        "{BIONAS} export --model {input.model} --test {input.test}"
+        "bionas export --model {input.model} --test {input.test}"
         " --out-dir {output.export} --threads {threads} > {log} 2>&1"
 
 
@@ -153,7 +153,7 @@ rule predict_regions:
     params:
         args=lambda wc: flags.predict_flags(dataset(wc)["predict"], get_peaks(wc)),
     shell:
-        "{BIONAS} predict --model {input.model} --genome {input.genome:q} {params.args}"
+        "bionas predict --model {input.model} --genome {input.genome:q} {params.args}"
         " --threads {threads} --out {output.predictions} 2> {log}"
 
 
@@ -178,5 +178,5 @@ rule predict_bigwig:
             else ""
         ),
     shell:
-        "{BIONAS} bigwig --predictions {input.predictions} --genome {input.genome:q}"
+        "bionas bigwig --predictions {input.predictions} --genome {input.genome:q}"
         " {params.step} --out-dir {output.bigwig} 2> {log}"

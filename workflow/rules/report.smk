@@ -91,7 +91,7 @@ rule motif_families:
         tax_group=config["interpret"]["tax_group"],
         cache_dir=config["interpret"]["cache_dir"],
     shell:
-        "{BIONAS} motif-families --collection {params.collection:q}"
+        "bionas motif-families --collection {params.collection:q}"
         " --tax-group {params.tax_group:q} --cache-dir {params.cache_dir:q}"
         " --threads {threads} --out {output.families} > {log} 2>&1"
 
@@ -181,7 +181,7 @@ rule interpret_filters:
         cache_dir=config["interpret"]["cache_dir"],
         seed=config["seed"],
     shell:
-        "{BIONAS} compare-motifs --space {input.space:q} --model {input.model}"
+        "bionas compare-motifs --space {input.space:q} --model {input.model}"
         " --architecture {input.architecture} --test {input.test} --priors {input.priors}"
         " --families {input.families} --replicates {input.replicates}"
         " --collection {params.collection:q} --tax-group {params.tax_group:q}"
@@ -236,7 +236,7 @@ rule attribute_final:
         max_seqlets=config["interpret"]["max_seqlets"],
         cache_dir=config["interpret"]["cache_dir"],
     shell:
-        "{BIONAS} attribute --model {input.model} --test {input.test} --priors {input.priors}"
+        "bionas attribute --model {input.model} --test {input.test} --priors {input.priors}"
         " --collection {params.collection:q} --tax-group {params.tax_group:q}"
         " --families {input.families} --q-threshold {params.q_threshold}"
         " --max-seqlets {params.max_seqlets} --cache-dir {params.cache_dir:q}"
@@ -280,7 +280,7 @@ rule report:
         config=lambda wc: yaml.safe_dump(dict(config), sort_keys=False),
         interpret=lambda wc, input: str(Path(input.interpret).parent),
     shell:
-        "{BIONAS} report --dataset {wildcards.dataset} --run {wildcards.run}"
+        "bionas report --dataset {wildcards.dataset} --run {wildcards.run}"
         " --space {input.space:q} --architecture {input.architecture}"
         " --summary {input.summary} --test-metrics {input.metrics}"
         " --predictions {input.predictions} --model {input.model}"

@@ -21,7 +21,7 @@ rule init_controller:
         seed=config["seed"],
         settings=flags.controller_flags(config["search"]),
     shell:
-        "{BIONAS} init-controller --space {input.space:q} --controller {params.controller}"
+        "bionas init-controller --space {input.space:q} --controller {params.controller}"
         " --seed {params.seed} {params.settings} --out {output.state} 2> {log}"
 
 
@@ -43,7 +43,7 @@ rule propose_architectures:
         n=config["search"]["children_per_step"],
         step=lambda wc: int(wc.step),
     shell:
-        "{BIONAS} propose --space {input.space:q} --state {input.state} --n {params.n}"
+        "bionas propose --space {input.space:q} --state {input.state} --n {params.n}"
         " --step {params.step} --out {output.proposals} 2> {log}"
 
 
@@ -70,7 +70,7 @@ rule train_child:
         cache="results/{dataset}/cache/children",
         args=flags.training_flags(config["training"], config["search"]["fail_fatal"]),
     shell:
-        "{BIONAS} train-child --space {input.space:q} --architecture {input.proposals}"
+        "bionas train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
         " --threads {threads} 2> {log}"
@@ -94,7 +94,7 @@ rule score_child:
     params:
         args=flags.scoring_flags(config["search"]),
     shell:
-        "{BIONAS} score-child --space {input.space:q} --train-result {input.result}"
+        "bionas score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
 
 
@@ -123,6 +123,6 @@ rule update_controller:
         ),
         steps=config["search"]["steps"],
     shell:
-        "{BIONAS} update-controller --space {input.space:q} --state {input.state}"
+        "bionas update-controller --space {input.space:q} --state {input.state}"
         " --metrics {input.metrics} {params.history_in} --out {output.state}"
         " --history-out {output.history} --steps {params.steps} 2> {log}"
