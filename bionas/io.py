@@ -43,11 +43,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     numpy look at it to pick a format).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _output_folder(path)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
     remove_dead_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+    fd, tmp = _mkstemp(path, suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -69,6 +69,7 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     held back (they arrive once the set is complete); on an exception, a
     signal included, every temporary is removed and no path is touched.
     """
+    paths = [Path(p) for p in paths]
     with contextlib.ExitStack() as stack:
         with _signals_held():  # a signal between creating a temporary and owning it would leak it
             temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
@@ -93,17 +94,40 @@ def _signals_held() -> Iterator[None]:
 def _temporary(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary file beside ``path``, removed on exit unless it was renamed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _output_folder(path)
     remove_dead_temps(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=temp_prefix(path), suffix="".join(path.suffixes) or ".tmp", dir=path.parent
-    )
+    fd, tmp = _mkstemp(path, "".join(path.suffixes) or ".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
     finally:
         if Path(tmp).exists():
             Path(tmp).unlink()
+
+
+def output_dir(path: str | os.PathLike) -> Path:
+    """Make the output folder ``path`` (and its parents); InputError when it cannot be one."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot make the output folder: {err.strerror or err}", path) from None
+    return path
+
+
+def _output_folder(path: Path) -> None:
+    """Make the folder of the output file ``path``; InputError when ``path`` cannot be one."""
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise InputError("is a directory; expected the path of an output file", path)
+    output_dir(path.parent)
+
+
+def _mkstemp(path: Path, suffix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp`` beside ``path``; InputError when the folder refuses it."""
+    try:
+        return tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+    except OSError as err:
+        raise InputError(f"cannot write the output: {err.strerror or err}", path) from None
 
 
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"

@@ -131,7 +131,7 @@ def test_a_bed_with_bom_and_crlf_gives_what_the_clean_file_gives(files, tmp_path
          ":2:", ["negative", "start"]),
         ("summit.narrowPeak", "chr1\t100\t300\tp\t0\t.\t1\t2\t3\t500\n", ":1:", ["summit"]),
         ("chrz.bed", "chr1\t100\t300\nchrZ\t100\t300\n", ":2:", ["chrZ", "not in the genome"]),
-        ("nochr.bed", "1\t100\t300\n", ":1:", ["'chr' prefix"]),
+        ("nochr.bed", "1\t100\t300\n", ":1:", ["set chrom_names: ucsc"]),
         ("long.bed", "chr1\t100\t" + "9" * 200_000 + "\n", ":1:", ["too large"]),
         ("longname.bed", "chr1" + "x" * 200_000 + "\t100\t300\n", ":1:", ["200004 characters"]),
         ("nul.bed", "chr1\t100\x00\t300\n", ":1:", ["start"]),

@@ -11,16 +11,19 @@ import math
 from collections.abc import Callable
 
 
-def integer(minimum: int | None = None) -> Callable[[str], int]:
-    """An integer, at least ``minimum`` when given."""
-    what = "an integer" if minimum is None else f"an integer >= {minimum}"
+def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    """An integer, at least ``minimum`` and at most ``maximum`` when given."""
+    if maximum is None:
+        what = "an integer" if minimum is None else f"an integer >= {minimum}"
+    else:
+        what = f"an integer in [{minimum}, {maximum}]" if minimum is not None else f"an integer <= {maximum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if minimum is not None and value < minimum:
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
@@ -74,6 +77,8 @@ def boolean(text: str) -> bool:
 
 positive_int = integer(1)
 non_negative_int = integer(0)
+#: A random seed: numpy takes 0 .. 2**32 - 1.
+seed = integer(0, 2**32 - 1)
 finite_float = number()
 non_negative_float = number(0)
 positive_float = number(0, low_open=True)

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from bionas.commands.argtypes import positive_int
-from bionas.io import atomic_path, save_npz, write_json, write_text
+from bionas.io import atomic_paths, save_npz, write_json, write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,19 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if args.out_architecture is not None:
         architecture = make_architecture(space, record["layers"])
         architecture["source"] = "final"
-    with atomic_path(args.out_model) as tmp:
-        shutil.copyfile(chosen_path.parent / record["model"], tmp)
-    save_npz(
-        args.out_predictions,
-        y_true=result.y_true,
-        y_score=result.y_score,
-        tasks=result.tasks,
-    )
-    write_text(args.out_metrics, result.table.to_csv(sep="\t", index=False, na_rep="NA"))
     chosen_by = {"replicate": "reward", "median": "median_reward"}[args.choose]
     summary = final_summary(result, record, chosen_by if args.metrics is not None else "val_loss")
-    write_json(args.out_summary, summary)
+    outputs = [args.out_model, args.out_predictions, args.out_metrics, args.out_summary]
     if architecture is not None:
-        write_json(args.out_architecture, architecture)
+        outputs.append(args.out_architecture)
+    # the outputs are one set: a refused output path leaves none of them written
+    with atomic_paths(outputs) as temps:
+        shutil.copyfile(chosen_path.parent / record["model"], temps[0])
+        save_npz(temps[1], y_true=result.y_true, y_score=result.y_score, tasks=result.tasks)
+        write_text(temps[2], result.table.to_csv(sep="\t", index=False, na_rep="NA"))
+        write_json(temps[3], summary)
+        if architecture is not None:
+            write_json(temps[4], architecture)
     print(json.dumps({"test_auroc": summary["test_auroc"], "test_auprc": summary["test_auprc"]}))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bionas.commands.argtypes import positive_int
+from bionas.commands.argtypes import number, positive_int, seed
 from bionas.data.genome import Genome
 from bionas.data.negatives import NEGATIVE_METHODS
 from bionas.data.peaks import CHROM_NAMES, read_peaks, with_chrom_names
@@ -63,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--negative-ratio",
-        type=float,
+        type=number(0, 100),
         default=1.0,
-        help="negatives per positive window (default: %(default)s)",
+        help="negatives per positive window, 0 for none (default: %(default)s)",
     )
     parser.add_argument(
         "--val-chroms", nargs="+", required=True, metavar="CHROM", help="validation chromosomes"
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CHROM",
         help="training chromosomes (default: all others)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed (default: %(default)s)")
     parser.add_argument("--out", required=True, help="output windows table (TSV)")
     parser.add_argument("--summary", required=True, help="output summary table (TSV)")
 

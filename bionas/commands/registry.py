@@ -10,6 +10,7 @@ for importing TensorFlow. :mod:`bionas.cli` (the program) and
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -17,7 +18,7 @@ import signal
 import sys
 
 from bionas import __version__
-from bionas.errors import InputError, Terminated
+from bionas.errors import InputError, Terminated, shown
 
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,8 +61,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the user's line breaks escaped in its error line (``unrecognized
+    arguments: a\\nb``), so the error stays one line."""
+
+    def error(self, message: str):
+        super().error(one_line(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bionas",
         description="Neural architecture search for genomic sequence data, "
         "scored on prediction and on agreement with known motifs.",
@@ -107,7 +116,7 @@ def run_command(argv: list[str] | None) -> int:
     gargs = top.parse_args([*global_args])
     module_name, help_text = COMMANDS[name]
     module = _load(module_name)
-    parser = argparse.ArgumentParser(prog=f"bionas {name}", description=help_text)
+    parser = _Parser(prog=f"bionas {name}", description=help_text)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     logging.basicConfig(
@@ -119,7 +128,13 @@ def run_command(argv: list[str] | None) -> int:
     try:
         return int(module.run(args) or 0)
     except InputError as err:
-        print(f"bionas {name}: error: {err}", file=sys.stderr)
+        print(f"bionas {name}: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        # a user's path of more than 255 bytes a name: refused by the OS wherever it is opened
+        print(f"bionas {name}: error: {shown(err.filename)}: file name too long", file=sys.stderr)
         return 2
     except Terminated:
         print(f"bionas {name}: interrupted (SIGTERM); no output was left half-written", file=sys.stderr)
@@ -129,6 +144,16 @@ def run_command(argv: list[str] | None) -> int:
         return 130
     finally:
         _on_sigterm(previous)
+
+
+#: characters str.splitlines() breaks a line at
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks escaped (``\\n``, ``\\u2028``): a path or value given by the
+    user may hold one, and an error stays one line on stderr."""
+    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in text)
 
 
 def _terminate(signum, frame) -> None:

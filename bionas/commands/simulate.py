@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from bionas.commands.argtypes import seed
 from bionas.data import simulate as sim
 from bionas.motifs.jaspar import DEFAULT_RELEASE, fetch_jaspar
 
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="directory for genome.fa(.fai), peaks.narrowPeak, truth.tsv",
     )
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--seed", type=seed, default=1, help="random seed (default: 1)")
     parser.add_argument(
         "--motifs",
         nargs="+",

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainSettings):
         low = f.metadata.get("minimum")
         kind = (
-            integer(low) if f.type == "int" else number(low, low_open=f.metadata.get("open", False))
+            integer(low, f.metadata.get("maximum")) if f.type == "int" else number(low, low_open=f.metadata.get("open", False))
         )
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",

@@ -94,7 +94,6 @@ def decompress_fasta(source: str | os.PathLike, out: str | os.PathLike) -> int:
     with open(src, "rb") as handle:
         if not handle.read(2).startswith(_GZIP_MAGIC):
             raise InputError("not a gzip-compressed file; a plain FASTA needs no copy", path=src)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     written = 0
     try:
         with gzip.open(src, "rb") as reader, atomic_path(out) as tmp, open(tmp, "wb") as writer:

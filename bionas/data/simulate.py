@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.io import atomic_open, atomic_paths
+from bionas.io import atomic_open, atomic_paths, output_dir
 
 if TYPE_CHECKING:  # simulate reads .id, .name and .pwm of any motif-like object
     from bionas.motifs.io import Motif
@@ -292,8 +292,7 @@ def write_fasta(
 
 def write_simulation(sim: Simulation, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``genome.fa`` (+ ``.fai``), ``peaks.narrowPeak`` and ``truth.tsv`` under ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     paths = {
         "genome": out / "genome.fa",
         "peaks": out / "peaks.narrowPeak",

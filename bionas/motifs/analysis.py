@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from bionas.errors import InputError
-from bionas.io import write_json, write_text
+from bionas.io import output_dir, write_json, write_text
 from bionas.motifs.pwm import shuffled_columns
 
 #: The two ways a filter becomes a PWM, in report order.
@@ -541,8 +541,7 @@ def write_analysis(
     from bionas.motifs.compare import SHUFFLES, best_matches
     from bionas.motifs.io import Motif, write_meme
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     trained, matches, q = analysis.trained, analysis.matches, settings.q_threshold
     names = filter_names(len(trained.activation))
     write_meme(out / "filters.meme", [Motif(n, n, p) for n, p in zip(names, trained.activation)])

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bionas.io import atomic_paths, save_npz, write_json
+from bionas.io import atomic_paths, output_dir, save_npz, write_json
 from bionas.motifs.analysis import write_tsv
 
 #: The ``kind`` of pattern rows in the shared tables.
@@ -113,8 +113,7 @@ def attribute_and_discover(
     motifs, cwms, rows, tasks = [], {}, [], {}
     for t, task in enumerate(test.tasks):
         x = _task_windows(test, t)
-        folder = Path(out_dir) / "tasks" / task
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = output_dir(Path(out_dir) / "tasks" / task)
         info: dict[str, Any] = {"windows": int(x.shape[0]), "patterns": 0}
         tasks[task] = info
         if x.shape[0] == 0:
@@ -183,8 +182,7 @@ def write_modisco(out_dir: str | Path, run: ModiscoRun, provenance: dict[str, An
     """Write the shared tables, the pattern PWMs and CWMs, and ``summary.json`` (last)."""
     from bionas.motifs.io import write_meme
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     write_tsv(out / "patterns.tsv", run.patterns)
     write_meme(out / "patterns.meme", run.motifs)
     write_meme(out / "best_targets.meme", run.targets)

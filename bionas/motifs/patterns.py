@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bionas.io import atomic_paths
+from bionas.io import atomic_paths, output_dir
 from bionas.motifs.io import Motif, write_meme
 from bionas.motifs.pwm import consensus
 
@@ -362,8 +362,7 @@ def write_patterns(
     """
     import modiscolite.io
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir)
     files = PatternFiles(out / f"{prefix}.h5", out / f"{prefix}.meme", out / f"{prefix}.tsv")
     lines = ["\t".join(TSV_COLUMNS)]
     lines += [f"{p.name}\t{p.sign}\t{p.seqlets}\t{p.width}\t{p.consensus}" for p in result.patterns]

@@ -29,7 +29,15 @@ from typing import Any
 import numpy as np
 
 from bionas.errors import InputError
-from bionas.io import NPZ_ERRORS, file_sha256, read_json, read_npz_member, save_npz, write_json
+from bionas.io import (
+    NPZ_ERRORS,
+    file_sha256,
+    output_dir,
+    read_json,
+    read_npz_member,
+    save_npz,
+    write_json,
+)
 from bionas.records.values import finite_number, is_int
 
 STATE_FILE = "state.json"
@@ -193,8 +201,7 @@ def write_state(
 
     ``layers`` and ``size`` describe the model space, for people reading the file.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_dir(directory)
     arrays_meta = None
     if state.arrays:
         weights = directory / WEIGHTS_FILE

@@ -196,15 +196,19 @@ class TrainSettings:
     builds its flags from these fields and the workflow passes every
     ``training`` key that is a field (``threads`` comes from the job), so a new
     setting is one field here plus its schema entry and its use in training.
-    ``metadata``: ``help``, ``minimum`` and, for floats, ``open`` (``> minimum``).
+    ``metadata``: ``help``, ``minimum`` (``maximum`` for ints) and, for floats, ``open`` (``> minimum``).
     """
 
-    epochs: int = field(default=30, metadata={"minimum": 1, "help": "at most this many epochs"})
+    epochs: int = field(
+        default=30, metadata={"minimum": 1, "maximum": 10000, "help": "at most this many epochs"}
+    )
     patience: int = field(
         default=5,
         metadata={"minimum": 0, "help": "stop after this many epochs without a lower val loss; 0: never"},
     )
-    batch_size: int = field(default=64, metadata={"minimum": 1, "help": "training batch size"})
+    batch_size: int = field(
+        default=64, metadata={"minimum": 1, "maximum": 65536, "help": "training batch size"}
+    )
     learning_rate: float = field(
         default=3e-3, metadata={"minimum": 0, "open": True, "help": "Adam learning rate"}
     )
@@ -216,20 +220,23 @@ class TrainSettings:
         default=2_000_000,
         metadata={"minimum": 1, "help": "a child with more weights fails without training"},
     )
-    seed: int = field(default=1, metadata={"help": "random seed"})
+    seed: int = field(
+        default=1, metadata={"minimum": 0, "maximum": 2**32 - 1, "help": "random seed"}
+    )
     threads: int = field(
         default=1, metadata={"minimum": 1, "help": "TensorFlow intra- and inter-op threads"}
     )
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 1,
+            "epochs": 1 <= self.epochs <= 10000,
             "patience": self.patience >= 0,
-            "batch_size": self.batch_size >= 1,
+            "batch_size": 1 <= self.batch_size <= 65536,
             "learning_rate": math.isfinite(self.learning_rate) and self.learning_rate > 0,
             "max_seconds": self.max_seconds > 0,
             "max_params": self.max_params >= 1,
             "threads": self.threads >= 1,
+            "seed": 0 <= self.seed < 2**32,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

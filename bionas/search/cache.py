@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bionas import __version__
-from bionas.io import remove_dead_temps, temp_prefix
+from bionas.io import output_dir, remove_dead_temps, temp_prefix
 from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,7 @@ def cache_store(
     directories of this key left by killed jobs (dead PIDs of this host) are
     removed first.
     """
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = output_dir(cache_dir)
     final = cache_dir / key
     remove_dead_temps(final)  # left by a job killed while storing this key
     if final.exists():

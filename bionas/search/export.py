@@ -72,8 +72,12 @@ def export_model(model: Any, out_dir: str | os.PathLike, check: np.ndarray) -> d
     InputError
         A format predicts differently from Keras (nothing is written).
     """
+    from bionas.io import output_dir
+
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder; expected the export folder", out)
+    output_dir(out.parent)
     X = np.ascontiguousarray(check, dtype=np.float32)
     expected = np.asarray(model.predict(X, verbose=0))
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -209,8 +209,9 @@ def write_bigwigs(
     if missing:
         raise InputError(f"chromosome(s) not in the genome: {', '.join(missing[:5])}", path)
     chrom, start, end, row = bigwig_intervals(table, sizes, step)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from bionas.io import output_dir
+
+    out = output_dir(out_dir)
     written = []
     for task in table.columns[4:]:
         values = table[task].to_numpy(dtype=np.float64)[row]
