@@ -23,7 +23,7 @@ if (( need_install )); then
     echo "setup: creating $VENV and installing bionas (about a minute the first time)" >&2
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    "$VENV/bin/python" -m pip install --quiet -e ".[cpu,test]"
     touch "$STAMP"
 fi
 

@@ -252,6 +252,27 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
     assert summary["chosen_by"] == "median_reward"
 
 
+def test_the_tiny_runs_model_scores_a_bed_file_to_tsv_and_bigwig(finished, tmp_path, cli):
+    import pyBigWig
+
+    peaks = finished / "results/tiny/input/peaks.narrowPeak"
+    out, tracks = tmp_path / "scores.tsv", tmp_path / "tracks"
+    status, _, err = cli("predict", "--model", finished / RUN / "final/model.keras",
+                         "--genome", finished / "results/tiny/input/genome.fa",
+                         "--regions", peaks, "--tasks", "bound", "--out", out,
+                         "--bigwig-dir", tracks)  # fmt: skip
+    assert status == 0, err
+    got = pd.read_csv(out, sep="\t")
+    n_peaks = sum(1 for line in peaks.read_text().splitlines() if line.strip())
+    assert len(got) == n_peaks and list(got.columns)[-1] == "bound"
+    bw = pyBigWig.open(str(tracks / "bound.bw"))
+    try:
+        n_entries = sum(len(bw.intervals(c) or ()) for c in bw.chroms())
+    finally:
+        bw.close()
+    assert 0 < n_entries <= n_peaks  # overlapping windows share their bases
+
+
 def test_the_final_model_is_exported_as_savedmodel_and_onnx(finished):
     record = json.loads((finished / RUN / "final/export/export.json").read_text())
     assert max(record["max_abs_difference"].values()) <= 1e-5

@@ -130,6 +130,17 @@ def run_command(argv: list[str] | None) -> int:
     except InputError as err:
         print(f"bionas {name}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:
+        missing = (err.name or "").split(".")[0]
+        if missing not in ("tensorflow", "keras"):
+            raise
+        print(
+            f"bionas {name}: error: {missing} is not installed in this environment; install "
+            "bionas with TensorFlow: pip install 'bionas[cpu]' (or 'bionas[gpu]' on a GPU node; "
+            "from a checkout: pip install '.[cpu]')",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as err:
         if err.errno != errno.ENAMETOOLONG:
             raise
