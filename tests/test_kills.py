@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import yaml
 from workflow_helpers import (
     finished_tiny_run,
     is_temporary,
@@ -92,12 +94,18 @@ def jobs(finished, tmp_path_factory) -> dict[str, list[Job]]:
         key = (fields[col["rule"]], fields[col["shellcmd"]])
         found.setdefault(key, []).append(fields[col["output_file"]])
         logs[key] = fields[col["log-file(s)"]]
+    # The summary prints a command on one line, the newlines of an argument made "; ": the
+    # report gets the configuration the workflow hands it (defaults filled in) instead, as
+    # its model card records it.
+    from bionas.pipeline.config import validate_config
+
+    config = load_case("tiny")
+    config.update(validate_config(config))
+    config_text = shlex.quote(yaml.safe_dump(dict(config), sort_keys=False))
     out: dict[str, list[Job]] = {}
     for (rule, summary_command), outputs in found.items():
-        # The summary prints a command on one line, the newlines of an argument made "; ":
-        # the report gets the config file instead of that text (the page only shows it).
         command = re.sub(
-            r"--config-text '[^']*'", '--config-text "$(cat config.yaml)"', summary_command
+            r"--config-text '[^']*'", lambda _: f"--config-text {config_text}", summary_command
         )
         out.setdefault(rule, []).append(
             Job(rule, command, tuple(outputs), logs[(rule, summary_command)])

@@ -1,8 +1,6 @@
 # Config validation, input functions and predicates: paths only. Config
 # checking is bionas.pipeline.config, the run hooks are hooks.smk, and every
 # command's flags come from bionas.pipeline.flags.
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from bionas.data.genome import is_plain_gzip
 from bionas.errors import InputError
 from bionas.pipeline import flags
+from bionas.pipeline.environment import put_entry_point_on_path
 from bionas.pipeline.config import (
     architecture_digest,
     check_run,
@@ -43,14 +42,9 @@ except InputError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
 
-# Jobs call the `bionas` entry point of the environment they run in (a cluster node
-# may hold the same environment at another path). When Snakemake was started by path
-# (.venv/bin/snakemake) without that environment on PATH, its bin folder is put first,
-# so local jobs find the installation that planned them.
-if shutil.which("bionas") is None and (Path(sys.executable).parent / "bionas").exists():
-    os.environ["PATH"] = (
-        f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    )
+# Jobs call the `bionas` entry point of the environment they run in; see
+# bionas.pipeline.environment for when Snakemake's own bin folder is put on PATH.
+put_entry_point_on_path()
 DATASETS = list(config["datasets"])
 SPACE = config["search"]["space"]
 STEPS = config["search"]["steps"]
