@@ -145,3 +145,60 @@ def test_nested_command_line_values_are_typed_as_in_a_config_file():
     assert config["run"] == "lam1"
     checked = validate_config(config)
     assert checked["search"]["lambda"] == 1.0 and checked["training"]["warm_worker"] is False
+
+
+def test_final_lambda_defaults_to_the_search_lambda_and_can_differ():
+    config = validate_config({**MINIMAL, "search": {"lambda": 2.5}})
+    assert config["final"]["lambda"] == 2.5
+    config = validate_config({**MINIMAL, "search": {"lambda": 2.5}, "final": {"lambda": 0}})
+    assert config["final"]["lambda"] == 0
+    msg = _bad(lambda c: c.update(final={"lambda": float("nan")}))
+    assert "final.lambda" in msg
+
+
+def _run_problem(search=None, final=None):
+    from bionas.pipeline.config import check_run
+
+    config = validate_config({**MINIMAL, "search": search or {}, "final": final or {}})
+    with pytest.raises(InputError) as err:
+        check_run(config, "my.yaml")
+    return str(err.value)
+
+
+@pytest.mark.parametrize("controller", ["rl", "evolution"])
+def test_a_pareto_search_needs_a_controller_with_two_objectives(controller):
+    msg = _run_problem({"objective": "pareto", "controller": controller})
+    assert "[search.objective]" in msg and controller in msg and "nsga2" in msg
+
+
+def test_a_pareto_search_chooses_by_final_lambda_not_by_the_controller():
+    msg = _run_problem({"objective": "pareto", "controller": "nsga2"}, {"select": "controller"})
+    assert "[final.select]" in msg and "best_reward" in msg
+
+
+@pytest.mark.parametrize("controller", ["tpe", "nsga2", "random", "grid"])
+def test_a_pareto_search_with_a_fitting_controller_passes(controller):
+    from bionas.pipeline.config import check_run
+
+    search = {"objective": "pareto", "controller": controller, "steps": 2, "children_per_step": 2}
+    check_run(validate_config({**MINIMAL, "search": search}), "my.yaml")
+
+
+def test_nsga2_settings_are_checked_by_the_schema():
+    msg = _bad(lambda c: c.update(search={"nsga2": {"population": 1}}))
+    assert "search.nsga2.population" in msg
+    msg = _bad(lambda c: c.update(search={"nsga2": {"mutation": 1.5}}))
+    assert "search.nsga2.mutation" in msg
+
+
+@pytest.mark.parametrize(
+    "where, key",
+    [
+        (lambda c: c.update(training={"learning_rate": float("nan")}), "training.learning_rate"),
+        (lambda c: c["datasets"]["lab"].update(negatives={"ratio": float("inf")}), "datasets.lab.negatives.ratio"),
+        (lambda c: c.update(search={"failure_reward": float("-inf")}), "search.failure_reward"),
+    ],
+)
+def test_non_finite_numbers_are_refused_anywhere(where, key):
+    msg = _bad(where)
+    assert f"[{key}]" in msg and "finite" in msg

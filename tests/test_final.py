@@ -59,6 +59,60 @@ def test_top_k_takes_distinct_architectures_by_their_best_child(tmp_path):
         select_from_history(path, space, 4)
 
 
+def _two_objective_history(tmp_path: Path, space) -> Path:
+    """B predicts best but is far from the priors, C is close to them but predicts worse,
+    A lies between (on the front), D is dominated by A."""
+    path = _history(tmp_path, space, [(A, 0, "ok"), (B, 0, "ok"), (C, 0, "ok"), (D, 0, "ok")])
+    history = pd.read_csv(path, sep="\t")
+    history["val_loss"] = [0.30, 0.20, 0.50, 0.35]
+    history["knowledge"] = [1.0, 3.0, 0.2, 1.5]
+    history["reward"] = -(history["val_loss"] + 1.0 * history["knowledge"])  # the search's Lambda 1
+    write_history(path, history)
+    return path
+
+
+def test_a_new_lambda_reselects_from_the_recorded_objectives(tmp_path):
+    space = write_space(tmp_path / "space.yaml")
+    path = _two_objective_history(tmp_path, space)
+    assert select_from_history(path, space, 1) == [C]  # the recorded rewards (Lambda 1)
+    assert select_from_history(path, space, 1, lam=0.0) == [B]
+    assert select_from_history(path, space, 1, lam=0.06) == [A]
+    assert select_from_history(path, space, 1, lam=10.0) == [C]
+    assert select_from_history(path, space, 2, lam=0.0) == [B, A]
+
+
+def test_pareto_front_and_where_each_lambda_lands(tmp_path):
+    from bionas.records.history import read_history
+    from bionas.search.pareto import front, lambda_landings, pareto_mask
+
+    assert pareto_mask(np.array([[1, 1], [0, 0], [1, 0], [2, -1], [1, 1]])).tolist() == [
+        True, False, False, True, True,
+    ]  # fmt: skip
+    space = write_space(tmp_path / "space.yaml")
+    history = read_history(_two_objective_history(tmp_path, space), space)
+    marked = front(history)
+    assert marked["front"].tolist() == [True, True, True, False]
+    landings = lambda_landings(history, space, [0, 0.06, 10])
+    assert landings["child"].tolist() == [1, 0, 2]
+    assert landings["front"].all()
+
+
+def test_select_architecture_with_lambda_prints_the_landings(tmp_path, capsys):
+    space = write_space(tmp_path / "space.yaml")
+    history = _two_objective_history(tmp_path, space)
+    out = tmp_path / "candidates.json"
+    code = main(["select-architecture", "--space", str(tmp_path / "space.yaml"),
+                 "--history", str(history), "--lambda", "0", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert [r["layers"] for r in json.loads(out.read_text())] == [list(B)]
+    printed = capsys.readouterr().out
+    assert "# lambda 0: step 1 child 1" in printed and "<- --lambda" in printed
+    assert "# lambda 10: step 1 child 2" in printed and "on the Pareto front" in printed
+    code = main(["select-architecture", "--space", str(tmp_path / "space.yaml"), "--mode", "given",
+                 "--architecture", str(out), "--lambda", "1", "--out", str(tmp_path / "x.json")])  # fmt: skip
+    assert code == 2 and "--lambda needs --mode best_reward" in capsys.readouterr().err
+
+
 def test_select_architecture_writes_the_candidates_best_first(tmp_path, capsys):
     space = write_space(tmp_path / "space.yaml")
     history = _history(tmp_path, space, [(A, -0.5, "ok"), (B, -0.2, "ok"), (A, -0.1, "ok")])

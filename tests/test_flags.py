@@ -108,13 +108,36 @@ def test_split_priors_and_peaks_flags():
 @pytest.mark.parametrize(
     "final, expected",
     [
-        ({"select": "best_reward", "top_k": 2}, ["--mode", "best_reward", "--top-k", "2", "--history", "h"]),
+        (
+            {"select": "best_reward", "top_k": 2, "lambda": 1.5},
+            ["--mode", "best_reward", "--top-k", "2", "--history", "h", "--lambda", "1.5",
+             "--reward", "loss"],
+        ),
         ({"select": "controller", "top_k": 1}, ["--mode", "controller", "--state", "h"]),
         ({"architecture": "a.json"}, ["--mode", "given", "--architecture", "a.json"]),
     ],
 )
 def test_selection_flags(final, expected):
     assert shlex.split(flags.selection_flags(final, "h")) == expected
+
+
+def test_selection_flags_parse_back_with_the_final_lambda():
+    final = {**CONFIG["final"], "lambda": 0.5}
+    args = parse("select_architecture", flags.selection_flags(final, "h.tsv", "auroc"),
+                 "--space s --out o")
+    assert (args.lam, args.reward, args.history) == (0.5, "auroc", "h.tsv")
+    scoring = parse("score_child", flags.scoring_flags(CONFIG["search"], 0.5),
+                    "--space s --train-result t --priors p --out o")
+    assert scoring.lam == 0.5
+
+
+def test_a_pareto_search_gives_its_controller_two_objectives():
+    search = {**CONFIG["search"], "controller": "nsga2", "objective": "pareto"}
+    args = parse("init_controller", flags.controller_flags(search), "--space s --out o --controller nsga2")
+    assert args.objectives == 2 and args.population == CONFIG["search"]["nsga2"]["population"]
+    args = parse("init_controller", flags.controller_flags({**search, "objective": "reward"}),
+                 "--space s --out o --controller nsga2")
+    assert args.objectives is None
 
 
 def test_controller_flags_of_every_strategy_parse_back():

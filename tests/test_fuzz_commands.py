@@ -537,6 +537,6 @@ def test_nasty_flag_values_exit_0_or_one_error_line(command, inputs, capsys, mon
                 assert _files_in(box) == before, f"a refused run wrote {_files_in(box) - before}"
         assert snapshot(inputs) == frozen, "the inputs changed"
         for path, names in repo.items():
-            assert set(os.listdir(path)) <= names | {"__pycache__"}, f"wrote into {path}"
+            assert set(os.listdir(path)) <= names | {"__pycache__", ".hypothesis"}, f"wrote into {path}"
 
     prop()

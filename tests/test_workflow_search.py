@@ -228,12 +228,13 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
     """Each strategy drives the tiny search through Snakemake (one run name each, the
     data shared); the evolution run goes on to a final model chosen by median reward."""
     workdir = tmp_path / "work"
-    for controller in ("evolution", "tpe", "random", "grid"):
+    for controller in ("evolution", "tpe", "nsga2", "random", "grid"):
         config = load_case("tiny")
         config["run"] = controller
         config["search"]["controller"] = controller
         config["search"]["evolution"] = {"population": 2, "tournament": 2}
         config["search"]["tpe"] = {"n_startup": 1}
+        config["search"]["nsga2"] = {"population": 2}
         config["final"]["choose"] = "median"
         last = f"results/tiny/{controller}/search/step_{STEPS:03d}/history.tsv"
         targets = [last]
@@ -244,12 +245,54 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
         history = pd.read_csv(workdir / last, sep="\t")
         assert len(history) == STEPS * CHILDREN and set(history["status"]) == {"ok"}
         archs = history[["conv1", "pool", "reduce"]].apply(tuple, axis=1)
-        if controller in ("evolution", "tpe", "grid"):  # no repeats while the space lasts
+        if controller in ("evolution", "tpe", "nsga2", "grid"):  # no repeats while the space lasts
             assert archs.is_unique, history
         state = json.loads((workdir / f"results/tiny/{controller}/controller/step_002/state.json").read_text())
         assert state["controller"] == controller and state["n_seen"] == STEPS * CHILDREN
     summary = json.loads((workdir / "results/tiny/evolution/final/summary.json").read_text())
     assert summary["chosen_by"] == "median_reward"
+
+
+def test_a_pareto_search_reselects_for_a_new_final_lambda_without_training_a_child(tmp_path):
+    """nsga2 with two objectives (val_loss, K) through the final model; then final.lambda
+    changes: the final stage picks that Lambda's point of the front and trains it, and no
+    child is trained, scored or learnt from again."""
+    workdir = tmp_path / "work"
+    config = load_case("tiny")
+    config["run"] = "pareto"
+    config["search"].update(controller="nsga2", objective="pareto", nsga2={"population": 2})
+    config["final"].update(top_k=1, replicates=1, export=False)
+    target = "results/tiny/pareto/final/summary.json"
+    proc = snakemake(workdir, config, "--cores", "2", target)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = workdir / "results/tiny/pareto"
+    state = json.loads((run / f"controller/step_{STEPS:03d}/state.json").read_text())
+    assert state["settings"]["objectives"] == 2 and state["n_seen"] == STEPS * CHILDREN
+    assert all(v is None or len(v) == 2 for _, v in state["extra"]["history"])
+    history = pd.read_csv(run / f"search/step_{STEPS:03d}/history.tsv", sep="\t")
+    layers = ["conv1", "pool", "reduce"]
+
+    def best_at(lam):
+        reward = -(history["val_loss"] + lam * history["knowledge"])
+        return list(history.loc[reward.idxmax(), layers])
+
+    chosen = json.loads((run / "final/candidates.json").read_text())[0]["layers"]
+    assert chosen == best_at(config["search"]["lambda"])
+    children = {p: p.stat().st_mtime_ns for p in run.glob("search/step_*/child_*/*.json")}
+    for lam in (0.0, 50.0):
+        config["final"]["lambda"] = lam
+        plan = snakemake(workdir, config, "--cores", "2", "--dry-run", target)
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        for rule in ("train_child", "score_child", "update_controller", "propose"):
+            assert f"rule {rule}:" not in plan.stdout, plan.stdout[-3000:]
+        proc = snakemake(workdir, config, "--cores", "2", target)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        chosen = json.loads((run / "final/candidates.json").read_text())[0]["layers"]
+        assert chosen == best_at(lam)
+        log = (workdir / "logs/select_architecture/tiny/pareto.log").read_text()
+        assert f"# lambda {lam:g}: " in log and "Pareto front" in log
+    after = {p: p.stat().st_mtime_ns for p in run.glob("search/step_*/child_*/*.json")}
+    assert after == children, "a child was trained or scored again"
 
 
 def test_the_tiny_runs_model_scores_a_bed_file_to_tsv_and_bigwig(finished, tmp_path, cli):

@@ -1,7 +1,8 @@
 """``bionas update-controller``: controller state + a step's metrics -> new state and history.
 
 Reads each child's ``metrics.json``, learns from the ``(layers, reward)``
-pairs in child order, writes the new state to ``--out`` (the input state is
+pairs in child order (``(layers, (-val_loss, -K))`` for a controller with two
+objectives, ``search.objective: pareto``), writes the new state to ``--out`` (the input state is
 never changed) and ``--history-out`` = the rows of ``--history-in`` followed by
 this step's rows in child order.
 """
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("learning from step %d with a state after %d update(s) (expected step %d)",
                     step, state.step, state.step + 1)
     history = read_history(args.history_in, space) if args.history_in else empty_history(space)
-    new_state = controller.update(state, [(m["layers"], m["reward"]) for m in metrics])
+    new_state = controller.update(state, [(m["layers"], _value(controller, m)) for m in metrics])
     history = append_rows(history, [metrics_row(space, m) for m in metrics], space)
     controller.save_state(new_state, args.out)
     write_history(args.history_out, history)
@@ -76,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
         len(history), args.history_out,
     )
     return 0
+
+
+def _value(controller, metrics: dict):
+    """What the controller learns from a child: its reward, or with two objectives
+    ``(-val_loss, -K)`` (``(val_auroc, -K)`` for the auroc reward), None when it failed."""
+    if controller.n_objectives == 1:
+        return metrics["reward"]
+    from bionas.search.pareto import objectives
+
+    return objectives(metrics, metrics.get("reward_kind") or "loss")
 
 
 def _write_progress(history_out: Path, history, steps: int | None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import math
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -151,6 +152,7 @@ def validate_config(
     schema = load_schema() if schema is None else schema
     data = copy.deepcopy(dict(config))
     _fill_defaults(data, schema, schema)
+    _check_finite(data, source)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
@@ -159,7 +161,21 @@ def validate_config(
         key, message = _message(best, schema)
         raise InputError(message, path=source, key=key)
     _check_datasets(data, source)
+    data["final"].setdefault("lambda", data["search"]["lambda"])
     return data
+
+
+def _check_finite(value: Any, source: str | PathLike, key: str = "") -> None:
+    """Refuse NaN and infinities at any depth (YAML's ``.nan``/``.inf``; a JSON-Schema
+    ``minimum`` lets NaN through, as every comparison with it is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"expected a finite number, got {value}", path=source, key=key or None)
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite(v, source, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, source, f"{key}[{i}]")
 
 
 def _check_datasets(config: Mapping[str, Any], source: str | PathLike) -> None:
@@ -250,6 +266,7 @@ def check_run(config: Mapping[str, Any], source: str) -> None:
             source,
             key="search",
         )
+    _check_objective(search, final, source)
     k = final["top_k"]
     if k > 1 and final["select"] == "controller":
         raise InputError(
@@ -265,6 +282,34 @@ def check_run(config: Mapping[str, Any], source: str) -> None:
             "(steps x children_per_step); lower final.top_k",
             source,
             key="final.top_k",
+        )
+
+
+#: controllers that learn from two objectives (the others that take ``pareto`` ignore rewards)
+MULTI_OBJECTIVE = ("tpe", "nsga2")
+#: controllers that ignore the rewards, so any objective suits them
+REWARD_BLIND = ("random", "grid")
+
+
+def _check_objective(search: Mapping[str, Any], final: Mapping[str, Any], source: str) -> None:
+    """``search.objective: pareto`` needs a controller that handles two objectives, and a final
+    stage that chooses from the front by ``final.lambda`` (not the controller's one answer)."""
+    if search["objective"] != "pareto":
+        return
+    if search["controller"] not in (*MULTI_OBJECTIVE, *REWARD_BLIND):
+        raise InputError(
+            f"the {search['controller']} controller learns from one reward, not the two objectives "
+            f"of search.objective pareto; use one of {', '.join(MULTI_OBJECTIVE + REWARD_BLIND)}, "
+            "or search.objective: reward",
+            source,
+            key="search.objective",
+        )
+    if final["select"] == "controller":
+        raise InputError(
+            "with search.objective pareto the final stage picks a point of the front by "
+            "final.lambda; set final.select: best_reward",
+            source,
+            key="final.select",
         )
 
 

@@ -66,11 +66,12 @@ def final_training_flags(
     return as_flags(settings)
 
 
-def scoring_flags(search: Mapping[str, Any]) -> str:
-    """``bionas score-child`` flags (K and the reward) from the ``search`` block."""
+def scoring_flags(search: Mapping[str, Any], lam: float | None = None) -> str:
+    """``bionas score-child`` flags (K and the reward) from the ``search`` block; ``lam``
+    instead of ``search.lambda`` for the final replicates (``final.lambda``)."""
     return as_flags(
         {
-            "lambda": search["lambda"],
+            "lambda": search["lambda"] if lam is None else lam,
             "temperature": search["temperature"],
             "reward": search["reward"],
             "lambda_reg": search["lambda_reg"],
@@ -83,10 +84,11 @@ def scoring_flags(search: Mapping[str, Any]) -> str:
 def controller_flags(search: Mapping[str, Any]) -> str:
     """``bionas init-controller`` settings: the block of the chosen controller (``search.rl``)."""
     block = search.get(search["controller"])
-    if not isinstance(block, Mapping):
-        return ""
+    settings = dict(block) if isinstance(block, Mapping) else {}
+    if search.get("objective") == "pareto" and search["controller"] in ("tpe", "nsga2"):
+        settings["objectives"] = 2  # val_loss (or AUROC) and K
     # a boolean setting is a value (--multivariate false), not a switch
-    return as_flags({k: str(v).lower() if isinstance(v, bool) else v for k, v in sorted(block.items())})
+    return as_flags({k: str(v).lower() if isinstance(v, bool) else v for k, v in sorted(settings.items())})
 
 
 def simulate_flags(simulate: Mapping[str, Any]) -> str:
@@ -112,13 +114,27 @@ def priors_flags(priors: Mapping[str, Any], meme: str | None = None) -> str:
     return as_flags({"jaspar": list(priors["jaspar"]), "release": priors["release"]})
 
 
-def selection_flags(final: Mapping[str, Any], found: str | None) -> str:
-    """``bionas select-architecture`` flags: a given JSON, the controller's choice, or the best rewards."""
+def selection_flags(
+    final: Mapping[str, Any], found: str | None, reward: str = "loss"
+) -> str:
+    """``bionas select-architecture`` flags: a given JSON, the controller's choice, or the best
+    rewards at ``final.lambda`` (the search's ``reward`` kind)."""
     if "architecture" in final:
         return as_flags({"mode": "given", "architecture": final["architecture"]})
     if final["select"] == "controller":
         return as_flags({"mode": "controller", "state": found})
-    return as_flags({"mode": "best_reward", "top_k": final["top_k"], "history": found})
+    return as_flags(
+        {"mode": "best_reward", "top_k": final["top_k"], "history": found,
+         "lambda": final["lambda"], "reward": reward}
+    )
+
+
+def selection_key(config: Mapping[str, Any]) -> str:
+    """The settings the final selection depends on, as one string (a param of the rule, so
+    changing any of them reruns the selection and what follows, never a child)."""
+    final, search = config["final"], config["search"]
+    keys = {k: final.get(k) for k in ("select", "top_k", "lambda")}
+    return as_flags({**keys, "reward": search["reward"]})
 
 
 def report_flags(

@@ -196,8 +196,10 @@ def search_section(
     history: pd.DataFrame | None,
     reference: pd.DataFrame | None,
     chosen_id: str | None,
+    config: dict[str, Any] | None = None,
 ) -> Markup:
-    """Rewards per step, the controller over the steps, validation loss against K; or why there is none."""
+    """Rewards per step, the controller over the steps, validation loss against K with the
+    Pareto front and where Lambda 0, 1, 2, 10 and ``final.lambda`` land; or why there is none."""
     if history is None:
         return H.render("search.html", searched=False)
     ok = history[history["status"] == "ok"]
@@ -230,9 +232,10 @@ def search_section(
                 )
             ),
         }
-    loss_plot = None
+    loss_plot, landings = None, None
     if not (ok.empty or not np.isfinite(ok["knowledge"].astype(float)).any()):
-        loss_plot = plots.data_uri(plots.loss_knowledge_plot(history, chosen_id))
+        landings = _landings(history, space, config)
+        loss_plot = plots.data_uri(plots.loss_knowledge_plot(history, chosen_id, landings))
     cols = [
         *space.layer_names,
         "step",
@@ -252,9 +255,27 @@ def search_section(
         has_reference=reference is not None,
         controller=controller,
         loss_plot=loss_plot,
+        landings=None if landings is None or landings.empty else H.table(
+            landings.assign(front=landings["front"].map({True: "yes", False: "no"}))
+        ),
+        objective=((config or {}).get("search") or {}).get("objective", "reward"),
         chosen_missing=chosen_id is not None and not (history["id"] == chosen_id).any(),
         children=H.table(history[cols], {"cached": lambda v: "yes" if v else "no"}),
     )
+
+
+def _landings(history: pd.DataFrame, space, config: dict[str, Any] | None) -> pd.DataFrame:
+    """Each shown Lambda's best child (:func:`bionas.search.pareto.lambda_landings`), the
+    final stage's own ``final.lambda`` marked in a column ``final``."""
+    from bionas.search.pareto import SHOWN_LAMBDAS, lambda_landings
+
+    search = (config or {}).get("search") or {}
+    final = (config or {}).get("final") or {}
+    chosen = final.get("lambda", search.get("lambda"))
+    lambdas = sorted({*SHOWN_LAMBDAS, *([] if chosen is None else [float(chosen)])})
+    landings = lambda_landings(history, space, lambdas, search.get("reward", "loss"))
+    landings.insert(1, "final", ["yes" if lam == chosen else "" for lam in landings["lambda"]])
+    return landings
 
 
 def final_section(inputs: ReportInputs, space, summary: dict[str, Any]) -> Markup:
@@ -823,7 +844,7 @@ def build_report(inputs: ReportInputs) -> str:
     sections = [
         overview,
         run_section(inputs, space, config, history),
-        search_section(inputs, space, history, reference, chosen_id),
+        search_section(inputs, space, history, reference, chosen_id, config),
         final_section(inputs, space, summary),
         motifs_section(inputs, interpret, auroc),
         patterns_section(inputs),

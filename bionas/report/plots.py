@@ -142,11 +142,14 @@ def controller_plot(
     return png_bytes(fig)
 
 
-def loss_knowledge_plot(history: pd.DataFrame, chosen_id: str | None) -> bytes:
+def loss_knowledge_plot(
+    history: pd.DataFrame, chosen_id: str | None, landings: pd.DataFrame | None = None
+) -> bytes:
     """Validation loss against knowledge dissimilarity K of every trained child.
 
     The Pareto front (both minimised) is joined by a line; children with the
-    chosen architecture's id are ringed.
+    chosen architecture's id are ringed; ``landings``
+    (:func:`bionas.search.pareto.lambda_landings`) labels each Lambda's best child.
     """
     fig = figure(6.4, 3.8)
     ax = fig.add_subplot()
@@ -163,6 +166,11 @@ def loss_knowledge_plot(history: pd.DataFrame, chosen_id: str | None) -> bytes:
         if mine.any():
             ax.scatter(x[mine], y[mine], s=140, facecolors="none", edgecolors="black",
                        linewidths=1.5, label="chosen architecture")  # fmt: skip
+    if landings is not None and not landings.empty:
+        for (k, loss), group in landings.groupby(["knowledge", "val_loss"], sort=False):
+            label = "λ " + ", ".join(f"{lam:g}" for lam in group["lambda"])
+            ax.annotate(label, (k, loss), xytext=(6, 6), textcoords="offset points", fontsize=7,
+                        color=PALETTE[1], arrowprops={"arrowstyle": "-", "color": PALETTE[1]})  # fmt: skip
     cbar = fig.colorbar(sc, ax=ax)
     cbar.set_label("step", fontsize=8)
     cbar.ax.tick_params(labelsize=7)

@@ -30,19 +30,32 @@ from bionas.records.train_result import read_train_result
 
 
 def select_from_history(
-    history_path: str | PathLike, space: ModelSpace, k: int = 1
+    history_path: str | PathLike,
+    space: ModelSpace,
+    k: int = 1,
+    lam: float | None = None,
+    kind: str = "loss",
 ) -> list[tuple[str, ...]]:
     """Layers of the ``k`` distinct successful architectures with the highest rewards.
 
     An architecture counts with its best child; ties go to the earliest child.
+    With ``lam`` the rewards are computed anew from each child's recorded
+    ``val_loss`` (or ``val_auroc``, ``kind="auroc"``) and ``knowledge`` at that
+    Lambda (``final.lambda``), so a finished search is re-selected without
+    training a child; else the recorded rewards (the search's Lambda) count.
     Raises InputError when the search has fewer than ``k`` such architectures.
     """
     history = read_history(history_path, space)
+    if lam is not None:
+        from bionas.search.pareto import rewards_for_lambda
+
+        history = history.assign(reward=rewards_for_lambda(history, lam, kind))
     ok = history[(history["status"] == "ok") & np.isfinite(history["reward"].astype(float))]
     if ok.empty:
         raise InputError(
             "no child of the search trained successfully, so there is no architecture to "
-            "choose; see the children's train.json files for their errors",
+            "choose; see the children's train.json files for their errors"
+            + ("" if lam is None else f" (or, at Lambda {lam:g}, their knowledge K is missing)"),
             history_path,
         )
     rewards = ok["reward"].to_numpy(dtype=float)

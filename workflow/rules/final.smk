@@ -1,5 +1,7 @@
 # The final model: pick the candidates (final.top_k architectures with the best
-# rewards, or the controller's most likely one), train each with several seeds,
+# rewards at final.lambda, recomputed from every child's recorded val_loss and K
+# so a new final.lambda retrains no child; or the controller's most likely one),
+# train each with several seeds,
 # score every replicate as the search scored its children, keep the one with the
 # highest reward, and test it on the test chromosomes.
 
@@ -20,9 +22,12 @@ rule select_architecture:
         runtime=10,
     params:
         args=lambda wc, input: flags.selection_flags(
-            config["final"], (input.found or [None])[0]
+            config["final"], (input.found or [None])[0], config["search"]["reward"]
         ),
         given=given_architecture_digest,
+        # the settings in args again, as a plain value: Snakemake records no param that
+        # reads the input, so a new final.lambda or top_k would not rerun this rule
+        choice=flags.selection_key(config),
     shell:
         "bionas select-architecture --space {input.space:q} {params.args}"
         " --out {output.candidates} > {log} 2>&1"
@@ -75,7 +80,7 @@ rule score_final:
         mem_mb=1500,
         runtime=10,
     params:
-        args=flags.scoring_flags(config["search"]),
+        args=flags.scoring_flags(config["search"], config["final"].get("lambda")),
     shell:
         "bionas score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"

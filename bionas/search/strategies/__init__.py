@@ -2,7 +2,8 @@
 
 ``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``evolution`` (regularized
 evolution, :mod:`bionas.search.strategies.evolution`), ``tpe`` (Optuna's TPE,
-:mod:`bionas.search.strategies.tpe`), ``random`` and ``grid``.
+:mod:`bionas.search.strategies.tpe`), ``nsga2`` (Optuna's NSGA-II,
+:mod:`bionas.search.strategies.nsga2`), ``random`` and ``grid``.
 A controller proposes architectures and learns from rewards; its whole
 knowledge is a :class:`ControllerState` that is saved to a directory after
 every update. Importing this package does not import TensorFlow.
@@ -32,6 +33,7 @@ CONTROLLERS: dict[str, str] = {
     "grid": "bionas.search.strategies.grid:GridController",
     "evolution": "bionas.search.strategies.evolution:EvolutionController",
     "tpe": "bionas.search.strategies.tpe:TPEController",
+    "nsga2": "bionas.search.strategies.nsga2:NSGA2Controller",
 }
 
 __all__ = [
@@ -62,7 +64,7 @@ def get_controller(name: str, space: ModelSpace, **settings: Any) -> Controller:
 
     Parameters
     ----------
-    name : {"rl", "random", "grid", "evolution", "tpe"}
+    name : {"rl", "random", "grid", "evolution", "tpe", "nsga2"}
     space : ModelSpace
     **settings
         Controller settings (see each class's ``SETTINGS``); ``random`` and

@@ -35,7 +35,9 @@ from bionas.records.space import ModelSpace
 from bionas.records.values import finite_number, is_int
 
 Architecture = tuple[str, ...]
-Result = tuple[Sequence[str], float]
+#: ``(layers, reward)``; for a controller with two objectives ``(layers, (a, b))``, higher is
+#: better in both, or ``(layers, None)`` for a child that failed
+Result = tuple[Sequence[str], Any]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,23 @@ def is_result_list(value: Any, counts: Sequence[int]) -> bool:
         and len(item[0]) == len(counts)
         and all(type(i) is int and 0 <= i < k for i, k in zip(item[0], counts))
         and finite_number(item[1])
+        for item in value
+    )
+
+
+def is_objective_list(value: Any, counts: Sequence[int], n_objectives: int) -> bool:
+    """:func:`is_result_list` for two or more objectives: each result is
+    ``[option indices, [finite numbers, one per objective]]`` or ``[option indices, null]``
+    (a child that failed)."""
+    return isinstance(value, list) and all(
+        isinstance(item, list)
+        and len(item) == 2
+        and is_result_list([[item[0], 0.0]], counts)
+        and (
+            item[1] is None
+            or (isinstance(item[1], list) and len(item[1]) == n_objectives
+                and all(finite_number(x) for x in item[1]))
+        )
         for item in value
     )
 
@@ -182,23 +201,32 @@ class Controller(ABC):
             total -= float(np.sum(p * np.log(p)))
         return total
 
+    @property
+    def n_objectives(self) -> int:
+        """How many objectives the controller learns from (the setting ``objectives``; 1 for
+        the controllers without it)."""
+        return int(self.settings.get("objectives", 1))
+
     def update(self, state: ControllerState, results: Sequence[Result]) -> ControllerState:
         """Learn from ``[(layers, reward), ...]``; return a new state (``state`` is unchanged).
 
-        Rewards must be finite (a failed child carries its penalty reward).
+        Rewards must be finite (a failed child carries its penalty reward). A
+        controller with two objectives takes ``(layers, (a, b))`` (higher is
+        better in both) or ``(layers, None)`` for a failed child, and hands
+        :meth:`_learn` an ``(n, 2)`` array with NaN rows for the failed; its
+        ``best`` is the child best by the first objective.
         """
         self._check_state(state)
         if not results:
             raise ValueError("update needs at least one (layers, reward) result")
         indices = np.array([self.space.encode(tuple(layers)) for layers, _ in results], dtype=np.int64)
-        rewards = np.array([float(r) for _, r in results], dtype=np.float64)
-        if not np.all(np.isfinite(rewards)):
-            raise ValueError(f"rewards must be finite, got {rewards.tolist()}")
+        rewards = self._values([r for _, r in results])
         extra, arrays = self._learn(state, indices, rewards)
         best = state.best
-        i = int(np.argmax(rewards))
-        if best is None or rewards[i] > best["reward"]:
-            best = {"layers": list(results[i][0]), "reward": float(rewards[i])}
+        first = rewards if rewards.ndim == 1 else np.where(np.isnan(rewards[:, 0]), -np.inf, rewards[:, 0])
+        i = int(np.argmax(first))
+        if np.isfinite(first[i]) and (best is None or first[i] > best["reward"]):
+            best = {"layers": list(results[i][0]), "reward": float(first[i])}
         new = ControllerState(
             controller=state.controller,
             settings=state.settings,
@@ -211,6 +239,27 @@ class Controller(ABC):
             arrays=frozen_arrays(arrays) if arrays is not state.arrays else state.arrays,
         )
         return new
+
+    def _values(self, values: Sequence[Any]) -> np.ndarray:
+        """Rewards ``(n,)``, or objectives ``(n, m)`` with NaN rows for failed children."""
+        m = self.n_objectives
+        if m == 1:
+            rewards = np.array([float(r) for r in values], dtype=np.float64)
+            if not np.all(np.isfinite(rewards)):
+                raise ValueError(f"rewards must be finite, got {rewards.tolist()}")
+            return rewards
+        out = np.full((len(values), m), np.nan)
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            try:
+                row = np.array([float(x) for x in v], dtype=np.float64)
+            except (TypeError, ValueError):
+                row = np.full(0, np.nan)
+            if row.shape != (m,) or not np.all(np.isfinite(row)):
+                raise ValueError(f"objectives must be {m} finite numbers or None, got {v!r}")
+            out[i] = row
+        return out
 
     def _check_state(self, state: ControllerState) -> None:
         if state.controller != self.name:
