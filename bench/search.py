@@ -1,4 +1,4 @@
-"""Search benchmark: random, rl and evolution replayed against recorded results.
+"""Search benchmark: every strategy replayed against recorded results.
 
 For every controller, Lambda and budget (25, 50, 100 children, 5 per update)
 it replays one search per seed (:func:`bionas.search.replay.replay_search`: each
@@ -16,7 +16,7 @@ replicates; 1 = best):
 Per cell it prints the median and mean rank and the share in the gold top 5
 of each, and the kept choice's median rank minus random search's best-seen
 median rank in the same cell with a bootstrap 95% interval (negative: better
-than random search's best seen).
+than random search's best seen), PASS when that difference is negative.
 
 A controller is a name with optional settings, ``evolution:population=10,tournament=3``;
 with ``--tsv`` every search's ranks are written to a table.
@@ -62,7 +62,7 @@ from bionas.search.strategies import get_controller
 
 BUDGETS = (25, 50, 100)
 LAMBDAS = (0.0, 1.0, 2.0, 10.0)
-CONTROLLERS = ("random", "rl", "evolution")
+CONTROLLERS = ("random", "rl", "evolution", "tpe", "nsga2")
 TOP = 5
 BOOTSTRAP = 2000
 
@@ -99,6 +99,7 @@ def run_cell(
     budget: int,
     seeds: range,
     final: FinalSettings,
+    in_flight: int = 1,
 ) -> pd.DataFrame:
     """One search per seed; the gold reward ranks of each search's final, best seen and kept choice."""
     name, settings = parse_controller(spec)
@@ -110,7 +111,7 @@ def run_cell(
 
     rows = []
     for seed in seeds:
-        res = replay_search(table, ctrl, budget, lam, seed, final=final)
+        res = replay_search(table, ctrl, budget, lam, seed, final=final, in_flight=in_flight)
         rows.append({
             "controller": spec, "lambda": lam, "budget": budget, "seed": seed,
             "final": rank(res.final), "best_seen": rank(res.best_seen), "kept": rank(res.chosen),
@@ -134,7 +135,7 @@ def summarise(results: pd.DataFrame) -> str:
     lines = [
         f"{'controller':<32} {'lambda':>6} {'budget':>6} | {'final: med':>10} {'mean':>6} "
         f"{'top5':>5} | {'best seen: med':>14} {'mean':>6} {'top5':>5} | "
-        f"{'kept: med':>9} {'top5':>5} | {'kept - rnd seen (95% CI)':>24} | {'distinct':>8}"
+        f"{'kept: med':>9} {'top5':>5} | {'kept - rnd seen (95% CI)':>24} {'vs rnd':>6} | {'distinct':>8}"
     ]
     for (spec, lam, budget), cell in results.groupby(["controller", "lambda", "budget"], sort=False):
         final, seen, kept = (cell[c].to_numpy() for c in ("final", "best_seen", "kept"))
@@ -143,13 +144,14 @@ def summarise(results: pd.DataFrame) -> str:
         if len(ref):
             d, lo, hi = median_difference(kept, ref, rng)
             vs = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            verdict = "PASS" if d < 0 else "FAIL"  # better than random search's best seen
         else:
-            vs = "-"
+            vs, verdict = "-", "-"
         lines.append(
             f"{spec:<32} {lam:>6g} {budget:>6} | {np.median(final):>10.1f} {final.mean():>6.1f} "
             f"{np.mean(final <= TOP):>5.0%} | {np.median(seen):>14.1f} {seen.mean():>6.1f} "
             f"{np.mean(seen <= TOP):>5.0%} | {np.median(kept):>9.1f} {np.mean(kept <= TOP):>5.0%} | "
-            f"{vs:>24} | {cell['distinct'].mean():>8.1f}"
+            f"{vs:>24} {verdict:>6} | {cell['distinct'].mean():>8.1f}"
         )
     return "\n".join(lines)
 
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="final.replicates of the kept choice (default 3)")
     parser.add_argument("--choose", choices=("replicate", "median"), default="replicate",
                         help="final.choose of the kept choice (default replicate)")
+    parser.add_argument("--in-flight", type=int, default=2,
+                        help="search.in_flight of the replayed searches (default 2, the config's)")
     parser.add_argument("--tsv", help="write every search's ranks here")
     args = parser.parse_args(argv)
     if args.table and args.synthetic:
@@ -193,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [int(x) for x in args.budgets.split(",")]
     source = f"synthetic table over {space_path}" if args.synthetic else str(path)
     print(f"{source}: {len(table.rows)} architectures; space {space.size}; seeds "
-          f"{args.seeds.start}-{args.seeds.stop - 1}; batch 5; ranks by the gold standard "
+          f"{args.seeds.start}-{args.seeds.stop - 1}; batch 5, {args.in_flight} step(s) in flight; ranks by the gold standard "
           f"(median over replicates, 1 = best)")
     frames = []
     for lam in lambdas:
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.controllers:
             t0 = time.perf_counter()
             for budget in budgets:
-                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds, final))
+                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds, final, args.in_flight))
             print(f"  {spec} at lambda {lam:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     results = pd.concat(frames, ignore_index=True)
     if args.tsv:

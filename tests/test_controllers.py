@@ -510,3 +510,16 @@ def test_rl_temperature_flattens_proposals():
     e_sharp = sharp.entropy(state)
     flat = make("rl", temperature=5.0)
     assert flat.entropy(flat.init_state(0)) > e_sharp
+
+
+@pytest.mark.parametrize("name", ["evolution", "tpe", "nsga2", "grid"])
+def test_pending_architectures_are_not_proposed_again(name):
+    """search.in_flight > 1: a step proposes from an older state, told the proposals still
+    training; the strategies that never repeat a child skip them too."""
+    ctrl = make(name)
+    state = ctrl.update(ctrl.init_state(5), fake_rewards(ctrl.propose(ctrl.init_state(5), 4, 1)))
+    pending = ctrl.propose(state, 6, 2)
+    archs = ctrl.propose(state, 6, 3, pending)
+    assert not set(archs) & set(pending)
+    assert len(set(archs)) == len(archs)
+    assert ctrl.propose(state, 6, 3, pending) == archs  # a function of state, step and pending

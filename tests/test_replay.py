@@ -296,3 +296,21 @@ def test_final_choice_models_the_final_stage(tmp_path):
     assert final_choice(*args, FinalSettings(select="controller")) == z
     assert final_choice(*args, FinalSettings(top_k=2, replicates=15, choose="median")) == y
     assert final_choice(*args, FinalSettings(top_k=2, replicates=15)) == x
+
+
+def test_replay_with_steps_in_flight_proposes_from_older_states(table_path):
+    """search.in_flight 2: step s proposes from the state after s-2 updates, told the
+    proposals of step s-1; with the evolution strategy no child repeats while the space
+    lasts, and the replay is a function of its seed."""
+    table = read_table(table_path, SPACE)
+    ctrl = get_controller("evolution", SPACE, population=4, tournament=2)
+    one = replay_search(table, ctrl, 15, 0.5, seed=2, batch=3, in_flight=1)
+    two = replay_search(table, ctrl, 15, 0.5, seed=2, batch=3, in_flight=2)
+    assert len(set(two.proposals)) == 15 and len(set(one.proposals)) == 15
+    assert two.proposals[:6] != one.proposals[:6] or two.proposals[6:] != one.proposals[6:]
+    again = replay_search(table, ctrl, 15, 0.5, seed=2, batch=3, in_flight=2)
+    assert again.proposals == two.proposals
+    # the first in_flight steps start from the first state, so they match
+    assert two.proposals[:3] == one.proposals[:3]
+    with pytest.raises(ValueError, match="in_flight"):
+        replay_search(table, ctrl, 15, 0.5, seed=2, in_flight=0)

@@ -113,6 +113,22 @@ def _finished_jobs(workdir: Path) -> int:
 KILL_SEED, KILLS = 20261128, 3
 
 
+def test_a_step_in_flight_proposes_from_the_older_state_told_the_pending(finished, tmp_path, cli):
+    """in_flight 2 (the default): step 2 is proposed from the first state, told step 1's
+    proposals, so its children need not wait for step 1's slowest child."""
+    search = finished / RUN / "search"
+    out = tmp_path / "again.json"
+    code, _out, err = cli(
+        "propose", "--space", load_case("tiny")["search"]["space"],
+        "--state", str(finished / RUN / "controller/step_000"), "--n", str(CHILDREN),
+        "--step", "2", "--pending", str(search / "step_001/proposals.json"), "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out.read_text()) == json.loads((search / "step_002/proposals.json").read_text())
+    log = (finished / "logs/propose_architectures/tiny/tiny/step_002.log").read_text()
+    assert "expected step" not in log
+
+
 def test_resume_after_sigkills_at_random_moments_gives_the_same_result(finished, tmp_path):
     """SIGKILL snakemake and all its jobs at seeded random moments of one run, rerunning
     the same command after each kill; the last run finishes without retraining any child

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first repeat (default 0)")
     parser.add_argument("--repeats", type=positive_int, default=1, help="searches, seeds seed..seed+R-1 (default 1)")
     parser.add_argument("--batch", type=positive_int, default=5, help="children per controller update (default 5)")
+    parser.add_argument("--in-flight", type=positive_int, default=1,
+                        help="search.in_flight: step s proposes from the state after step "
+                        "s - N, told the proposals in between (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     final = parser.add_argument_group("the final stage, as the config's final block sets it (what is kept)")
     final.add_argument("--select", choices=("best_reward", "controller"), default="best_reward",
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     final = FinalSettings(args.select, args.top_k, args.replicates, args.choose)
     result = replay(space, table, args.controller, args.budget, args.lam, args.seed,
-                    repeats=args.repeats, batch=args.batch, settings=settings, final=final)
+                    repeats=args.repeats, batch=args.batch, settings=settings, final=final,
+                    in_flight=args.in_flight)
     seconds = time.perf_counter() - t0
     if args.json:
         json.dump(result, sys.stdout)

@@ -102,6 +102,19 @@ def read_architecture(
     return _check_record(obj, space, Path(path), prefix="")
 
 
+def read_architectures(path: str | PathLike, space: ModelSpace) -> list[dict[str, Any]]:
+    """Every record of an architecture JSON (one record or a list), each checked."""
+    obj = read_json(
+        path,
+        missing="architecture file not found",
+        invalid="not a valid architecture JSON",
+        damaged=_ARCH_DAMAGED,
+    )
+    if not isinstance(obj, list):
+        return [_check_record(obj, space, Path(path), prefix="")]
+    return [_check_record(r, space, Path(path), prefix=f"[{i}].") for i, r in enumerate(obj)]
+
+
 def write_architectures(path: str | PathLike, records: dict[str, Any] | list[dict[str, Any]]) -> None:
     """Write one architecture record or a list of them (``proposals.json``) atomically."""
     write_json(path, records)

@@ -330,28 +330,36 @@ def replay_search(
     seed: int,
     batch: int = 5,
     final: FinalSettings | None = None,
+    in_flight: int = 1,
 ) -> SearchResult:
     """Run ``controller`` for ``budget`` proposals, ``batch`` per update, against ``table``.
 
     Step s (1, 2, ...) proposes ``min(batch, budget left)`` architectures from
-    the state after s - 1 updates, draws one replicate of each with a generator
-    derived from ``seed``, and updates the controller with the rewards.
+    the state after s - ``in_flight`` updates (the workflow's
+    ``search.in_flight``; 1: after s - 1), told the proposals of the steps in
+    between as pending, draws one replicate of each with a generator derived
+    from ``seed``, and updates the state after s - 1 updates with the rewards.
     """
-    if budget < 1 or batch < 1:
-        raise ValueError("budget and batch must be >= 1")
+    if budget < 1 or batch < 1 or in_flight < 1:
+        raise ValueError("budget, batch and in_flight must be >= 1")
     table.check_lambda(lam)
     rng = derive_rng(seed, 0, DRAW_STREAM)
-    state = controller.init_state(seed)
+    states = [controller.init_state(seed)]  # states[s]: after s updates
+    steps: list[list[tuple[str, ...]]] = []  # steps[s - 1]: the proposals of step s
     proposals: list[tuple[str, ...]] = []
     rewards: list[float] = []
     step = 0
     while len(proposals) < budget:
         step += 1
-        archs = controller.propose(state, min(batch, budget - len(proposals)), step)
+        base = max(0, step - in_flight)
+        pending = [a for archs in steps[base : step - 1] for a in archs]
+        archs = controller.propose(states[base], min(batch, budget - len(proposals)), step, pending)
         got = [table.reward(a, lam, rng) for a in archs]
-        state = controller.update(state, list(zip(archs, got, strict=True)))
+        states.append(controller.update(states[-1], list(zip(archs, got, strict=True))))
+        steps.append(list(archs))
         proposals.extend(archs)
         rewards.extend(got)
+    state = states[-1]
     best = int(np.argmax(rewards))
     most_likely = tuple(controller.most_likely(state))
     final = FinalSettings() if final is None else final
@@ -383,6 +391,7 @@ def replay(
     batch: int = 5,
     settings: Mapping[str, Any] | None = None,
     final: FinalSettings | None = None,
+    in_flight: int = 1,
 ) -> dict[str, Any]:
     """Replay ``repeats`` searches (repeat r seeded ``seed + r``) and rank their results.
 
@@ -400,7 +409,7 @@ def replay(
     gold = gold_standard(table, lam)
     out_repeats = []
     for r in range(repeats):
-        result = replay_search(table, ctrl, budget, lam, seed + r, batch, final)
+        result = replay_search(table, ctrl, budget, lam, seed + r, batch, final, in_flight)
         out_repeats.append(
             {
                 "seed": seed + r,

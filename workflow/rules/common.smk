@@ -135,6 +135,20 @@ def get_previous_state(wildcards):
     return f"results/{wildcards.dataset}/{wildcards.run}/controller/step_{step - 1:03d}"
 
 
+def get_proposal_state(wildcards):
+    """Controller state that step `wildcards.step` proposes from: step s - in_flight (or the
+    first state)."""
+    step = max(0, int(wildcards.step) - config["search"]["in_flight"])
+    return f"results/{wildcards.dataset}/{wildcards.run}/controller/step_{step:03d}"
+
+
+def get_pending_proposals(wildcards):
+    """proposals.json of the steps in flight between that state and step s."""
+    step = int(wildcards.step)
+    first = max(1, step - config["search"]["in_flight"] + 1)
+    return [f"{step_dir(wildcards, s)}/proposals.json" for s in range(first, step)]
+
+
 def get_step_metrics(wildcards):
     """metrics.json of every child of step `wildcards.step`, in child order."""
     step = int(wildcards.step)

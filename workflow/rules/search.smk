@@ -1,6 +1,7 @@
 # The search, unrolled over controller steps (no checkpoints): step s proposes
-# from the controller state of step s-1, trains its children in parallel,
-# scores them, and updates the controller into the state of step s.
+# from the controller state of step s - in_flight (s-1 with in_flight 1), told
+# the proposals of the steps in between, trains its children in parallel,
+# scores them, and updates the state of step s-1 into that of step s.
 
 
 rule init_controller:
@@ -28,7 +29,8 @@ rule init_controller:
 rule propose_architectures:
     input:
         space=SPACE,
-        state=get_previous_state,
+        state=get_proposal_state,
+        pending=get_pending_proposals,
     output:
         proposals="results/{dataset}/{run}/search/step_{step}/proposals.json",
     log:
@@ -42,9 +44,13 @@ rule propose_architectures:
     params:
         n=config["search"]["children_per_step"],
         step=lambda wc: int(wc.step),
+        pending=lambda wc, input: (
+            f"--pending {' '.join(input.pending)}" if input.pending else ""
+        ),
+        in_flight=config["search"]["in_flight"],
     shell:
         "bionas propose --space {input.space:q} --state {input.state} --n {params.n}"
-        " --step {params.step} --out {output.proposals} 2> {log}"
+        " --step {params.step} {params.pending} --out {output.proposals} 2> {log}"
 
 
 rule train_child:

@@ -154,10 +154,16 @@ class Controller(ABC):
         """Controller-specific ``(extra, arrays)`` of a fresh state."""
 
     @abstractmethod
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
+    def propose(
+        self, state: ControllerState, n: int, step: int, pending: Sequence[Architecture] = ()
+    ) -> list[Architecture]:
         """``n`` architectures (option names per layer) for search step ``step``.
 
-        Deterministic: the same state and step give the same proposals.
+        ``pending`` are the architectures proposed by earlier steps that the
+        state has not learnt from yet (still training, ``search.in_flight`` >
+        1): the strategies that never repeat a child do not propose them
+        again. Deterministic: the same state, step and pending give the same
+        proposals.
         """
 
     @abstractmethod

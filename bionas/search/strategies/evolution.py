@@ -114,11 +114,11 @@ class EvolutionController(Controller):
 
     # -- proposing -----------------------------------------------------------------
 
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
+    def propose(self, state: ControllerState, n: int, step: int, pending=()) -> list[Architecture]:
         self._check_state(state)
         rng = derive_rng(state.seed, step, PROPOSE_STREAM)
         history = state.extra["history"]
-        taken = {tuple(indices) for indices, _ in history}
+        taken = {tuple(indices) for indices, _ in history} | {self.space.encode(a) for a in pending}
         population = history[-int(self.settings["population"]):]
         evolving = len(history) >= int(self.settings["population"])
         out = []

@@ -30,16 +30,18 @@ class GridController(Controller):
         """Number of architectures not yet proposed."""
         return self.space.size - int(state.extra["position"])
 
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
+    def propose(self, state: ControllerState, n: int, step: int, pending=()) -> list[Architecture]:
+        """The next ``n`` architectures in grid order after the state's position and the
+        ``pending`` ones (which the position does not count yet)."""
         self._check_state(state)
         n = int(n)
-        left = self.remaining(state)
+        left = self.remaining(state) - len(pending)
         if n > left:
             raise InputError(
                 f"the grid controller has {left} architecture(s) left of the "
                 f"{self.space.size} in the space; asked for {n}"
             )
-        start = int(state.extra["position"])
+        start = int(state.extra["position"]) + len(pending)
         # grid order is C order over the option indices (the last layer varies fastest)
         digits = np.unravel_index(np.arange(start, start + n), self.space.option_counts)
         return [self.space.decode(row) for row in np.stack(digits, axis=1)]

@@ -111,8 +111,12 @@ class OptunaController(Controller):
         ).reshape(len(history), m)
         return indices, values
 
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
-        """``n`` architectures for step ``step``, none already tried unless the space is exhausted."""
+    def propose(
+        self, state: ControllerState, n: int, step: int, pending=()
+    ) -> list[Architecture]:
+        """``n`` architectures for step ``step``, none already tried or ``pending`` unless the
+        space is exhausted; the pending ones run as trials of the study (TPE's liar counts
+        them like the batch's own)."""
         self._check_state(state)
         n = int(n)
         if n == 0:
@@ -149,6 +153,10 @@ class OptunaController(Controller):
                     )
                 )
             tried = {tuple(int(i) for i in row) for row in indices}
+            for arch in pending:
+                study.enqueue_trial(dict(zip(names, arch, strict=True)))
+                study.ask(distributions)
+                tried.add(self.space.encode(arch))
             fallback = derive_rng(state.seed, step, FALLBACK_STREAM)
             proposals: list[Architecture] = []
             for _ in range(n):

@@ -26,7 +26,8 @@ class RandomController(Controller):
     def _init_extra(self, seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {}
 
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
+    def propose(self, state: ControllerState, n: int, step: int, pending=()) -> list[Architecture]:
+        """Uniform draws (with repeats; ``pending`` plays no part)."""
         self._check_state(state)
         rng = derive_rng(state.seed, step, PROPOSE_STREAM)
         counts = self.space.option_counts

@@ -287,7 +287,9 @@ class RLController(Controller):
         arrays = self._initialiser.arrays(seed)
         return {"baseline": None, "reward_var": None, "last_loss": None, "seen": []}, arrays
 
-    def propose(self, state: ControllerState, n: int, step: int) -> list[Architecture]:
+    def propose(self, state: ControllerState, n: int, step: int, pending=()) -> list[Architecture]:
+        """Samples of the policy (repeats allowed, ``pending`` included: a repeat of a
+        finished child reuses its trained model from the cache)."""
         self._check_state(state)
         if n == 0:
             return []
