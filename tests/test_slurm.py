@@ -15,11 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import ROOT, SNAKEFILE, absolute_paths, load_case
+from workflow_helpers import ROOT, SNAKEFILE, absolute_paths, load_case, snakemake
 
 pytestmark = pytest.mark.slurm
 
@@ -247,4 +249,55 @@ def test_failed_slurm_job_is_reported(slurm_cluster, tmp_path):
     assert "SLURM status is: 'FAILED'" in out, out[-5000:]
     assert f"{bad}:" in out  # the rule's own log, shown by show-failed-logs
     jobs = slurm_jobs(out)
-    assert list(jobs.values()) == ["FAILED"], jobs
+    assert list(jobs.values()) == ["FAILED", "FAILED"], jobs  # the profile retries once
+
+
+def _cancel_first_running(rule: str, done: threading.Event, cancelled: list[str]) -> None:
+    """scancel the first job of ``rule`` seen running for a second (polls squeue)."""
+    seen: dict[str, float] = {}
+    while not done.is_set() and not cancelled:
+        listing = subprocess.run(
+            ["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        now = time.monotonic()
+        for line in listing.split():
+            job, _, comment = line.partition("|")
+            if comment.startswith(f"rule_{rule}_"):
+                if now - seen.setdefault(job, now) >= 1.0:
+                    subprocess.run(["scancel", job], check=True)
+                    cancelled.append(job)
+                    return
+        time.sleep(0.2)
+
+
+def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(slurm_cluster, tmp_path):
+    """scancel a child job while it trains: the profile's retries submit it again (with the
+    attempt's time and memory) and the search's history is what a run without the fault
+    gives (the same config run on local cores). Adds about 2-3 minutes to CI."""
+    config = load_case("tiny")
+    config["training"]["epochs"] = 40  # children long enough to be caught running
+    target = "results/tiny/tiny/search/step_001/history.tsv"
+    done, cancelled = threading.Event(), []
+    watcher = threading.Thread(target=_cancel_first_running, args=("train_child", done, cancelled))
+    watcher.start()
+    try:
+        code, out = run_snakemake(tmp_path / "slurm", config, *FAST, target, timeout=900)
+    finally:
+        done.set()
+        watcher.join()
+    assert code == 0, out[-5000:]
+    assert cancelled, "no child job was seen running"
+    jobs = slurm_jobs(out)
+    assert jobs[cancelled[0]] == "CANCELLED", jobs
+    assert sorted(jobs.values()).count("CANCELLED") == 1, jobs
+    local = snakemake(tmp_path / "local", config, "--cores", "2", target)
+    assert local.returncode == 0, local.stderr[-3000:]
+    volatile = {"cached"}
+
+    def rows(path):
+        lines = [line.split("\t") for line in path.read_text().splitlines()]
+        keep = [i for i, name in enumerate(lines[0]) if name not in volatile]
+        return [[row[i] for i in keep] for row in lines]
+
+    assert rows(tmp_path / "slurm" / target) == rows(tmp_path / "local" / target)
