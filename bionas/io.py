@@ -8,11 +8,17 @@ a SIGKILLed writer cannot remove its own, so the next write of the same path
 removes those whose writer is dead (:func:`remove_dead_temps`).
 :func:`read_json` turns every way a JSON file can be unreadable into an
 :class:`~bionas.errors.InputError` naming it.
+
+A full disk, a read-only folder or a missing permission while an output is
+written is an :class:`~bionas.errors.InputError` naming the output and the
+cause (``no space left on device``); the temporary is removed. Two runs that
+would write the same output at once are kept apart by :func:`output_locks`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -56,6 +62,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             # mkstemp creates 0600; give the file the permissions a plain open() would.
             os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        raise _write_error(err, [path], path) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -73,11 +81,14 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     with contextlib.ExitStack() as stack:
         with _signals_held():  # a signal between creating a temporary and owning it would leak it
             temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
-        yield temps
-        with _signals_held():
-            for tmp, path in zip(temps, paths, strict=True):
-                os.chmod(tmp, 0o666 & ~_umask())
-                os.replace(tmp, path)
+        try:
+            yield temps
+            with _signals_held():
+                for tmp, path in zip(temps, paths, strict=True):
+                    os.chmod(tmp, 0o666 & ~_umask())
+                    os.replace(tmp, path)
+        except OSError as err:
+            raise _write_error(err, paths, paths[0] if len(paths) == 1 else paths[0].parent) from None
 
 
 @contextlib.contextmanager
@@ -111,7 +122,7 @@ def output_dir(path: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InputError(f"cannot make the output folder: {err.strerror or err}", path) from None
+        raise InputError(f"cannot make the output folder: {reason(err)}", path) from None
     return path
 
 
@@ -127,7 +138,32 @@ def _mkstemp(path: Path, suffix: str) -> tuple[int, str]:
     try:
         return tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
     except OSError as err:
-        raise InputError(f"cannot write the output: {err.strerror or err}", path) from None
+        raise InputError(f"cannot write the output: {reason(err)}", shown_output(path)) from None
+
+
+#: what a full disk, a read-only folder or a missing permission raise while an output is written
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
+)
+
+
+def reason(err: OSError) -> str:
+    """The cause of ``err`` as a message continues it: ``no space left on device``."""
+    text = err.strerror or str(err)
+    return text[:1].lower() + text[1:]
+
+
+def _write_error(err: OSError, outputs: list[Path], where: Path) -> Exception:
+    """``err`` raised while writing ``outputs``: an InputError naming the output (``where`` when
+    the error names no file) when it is a full disk, a read-only folder or a missing
+    permission; else ``err`` itself. An error about another file keeps that file's name."""
+    if err.errno not in WRITE_ERRNOS:
+        return err
+    where = shown_output(where)
+    named = shown_output(err.filename) if err.filename else where
+    if named == where or named in map(shown_output, outputs):
+        return InputError(f"cannot write the output: {reason(err)}", named)
+    return InputError(reason(err), named)
 
 
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
@@ -141,6 +177,39 @@ def temp_prefix(path: str | os.PathLike) -> str:
     work of a live one.
     """
     return f".{Path(path).name}.{_HOST}-{os.getpid()}."
+
+
+def shown_output(path: str | os.PathLike) -> Path:
+    """``path`` with every temporary in it named by the output it becomes.
+
+    ``out/.summary.json.<host>-<pid>.k2j4_x9q.json`` -> ``out/summary.json``
+    (a temporary of a temporary too), so an error names the user's path.
+    """
+    parts = []
+    for part in Path(path).parts:
+        while (target := _target_name(part)) is not None:
+            part = target
+        parts.append(part)
+    return Path(*parts) if parts else Path(path)
+
+
+_TEMP_MARK = re.compile(rf"\.{re.escape(_HOST)}-\d+\.[a-z0-9_]{{8}}")
+
+
+def _target_name(name: str) -> str | None:
+    """The name a temporary of :func:`temp_prefix` becomes (None for any other name).
+
+    A temporary is ``.`` + name + ``.<host>-<pid>.`` + 8 random characters + a
+    suffix (the name's suffixes, one given suffix, or none for a folder). The
+    name may itself be a temporary, whose marks then recur in the suffix.
+    """
+    if not name.startswith("."):
+        return None
+    for mark in _TEMP_MARK.finditer(name):
+        head, tail = name[1 : mark.start()], name[mark.end() :]
+        if head and (tail == "".join(Path(head).suffixes) or re.fullmatch(r"(\.[^.]+)?", tail)):
+            return head
+    return None
 
 
 def remove_dead_temps(path: str | os.PathLike) -> list[Path]:

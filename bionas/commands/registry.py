@@ -19,6 +19,7 @@ import sys
 
 from bionas import __version__
 from bionas.errors import InputError, Terminated, shown
+from bionas.io import WRITE_ERRNOS, reason, shown_output
 
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -142,10 +143,10 @@ def run_command(argv: list[str] | None) -> int:
         )
         return 2
     except OSError as err:
-        if err.errno != errno.ENAMETOOLONG:
+        message = _os_error(err)
+        if message is None:
             raise
-        # a user's path of more than 255 bytes a name: refused by the OS wherever it is opened
-        print(f"bionas {name}: error: {shown(err.filename)}: file name too long", file=sys.stderr)
+        print(f"bionas {name}: error: {one_line(message)}", file=sys.stderr)
         return 2
     except Terminated:
         print(f"bionas {name}: interrupted (SIGTERM); no output was left half-written", file=sys.stderr)
@@ -155,6 +156,19 @@ def run_command(argv: list[str] | None) -> int:
         return 130
     finally:
         _on_sigterm(previous)
+
+
+def _os_error(err: OSError) -> str | None:
+    """The error line of an OSError that is the system's fault, not bionas': a path name too
+    long, a full disk, a read-only folder, a missing permission (None for any other)."""
+    if err.errno == errno.ENAMETOOLONG:
+        # a user's path of more than 255 bytes a name: refused by the OS wherever it is opened
+        return f"{shown(err.filename)}: file name too long"
+    if err.errno not in WRITE_ERRNOS:
+        return None
+    if err.filename is None:
+        return f"cannot write an output: {reason(err)}"
+    return f"{shown_output(err.filename)}: {reason(err)}"
 
 
 #: characters str.splitlines() breaks a line at

@@ -72,7 +72,7 @@ def export_model(model: Any, out_dir: str | os.PathLike, check: np.ndarray) -> d
     InputError
         A format predicts differently from Keras (nothing is written).
     """
-    from bionas.io import output_dir
+    from bionas.io import output_dir, remove_dead_temps, temp_prefix
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -80,7 +80,8 @@ def export_model(model: Any, out_dir: str | os.PathLike, check: np.ndarray) -> d
     output_dir(out.parent)
     X = np.ascontiguousarray(check, dtype=np.float32)
     expected = np.asarray(model.predict(X, verbose=0))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    remove_dead_temps(out)  # left by an export killed with SIGKILL
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out), dir=out.parent))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's numpy checks
