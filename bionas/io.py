@@ -11,14 +11,18 @@ removes those whose writer is dead (:func:`remove_dead_temps`).
 
 A full disk, a read-only folder or a missing permission while an output is
 written is an :class:`~bionas.errors.InputError` naming the output and the
-cause (``no space left on device``); the temporary is removed. Two runs that
-would write the same output at once are kept apart by :func:`output_locks`.
+cause (``no space left on device``); the temporary is removed.
+
+Two runs that would write the same output at once are kept apart by
+:func:`output_locks`: each output has an advisory lock beside it
+(``.<name>.bionas-lock``) that the second run finds held and is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import math
@@ -29,6 +33,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -240,6 +245,139 @@ def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
                 os.unlink(entry.path)
         removed.append(Path(entry.path))
     return removed
+
+
+#: the lock file of output ``x`` is ``.x`` + this, beside ``x``
+LOCK_SUFFIX = ".bionas-lock"
+#: errnos of a file system that has no flock (some network file systems)
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+
+
+@contextlib.contextmanager
+def output_locks(paths: list[str | os.PathLike]) -> Iterator[None]:
+    """Hold the advisory lock of every output in ``paths`` while the block runs.
+
+    Each output's lock is the file ``.<name>.bionas-lock`` beside it (beside a
+    folder, not inside it), locked with ``flock`` and holding the holder's pid
+    and host. A second run that would write the same output meanwhile is
+    refused with an InputError naming the output and the holder, before it
+    writes anything; runs writing other outputs, in the same folder too, never
+    wait for each other. The kernel drops the lock of a process that ends, a
+    killed one too, so a lock file left by a dead run is taken over. The lock
+    files, and folders made only to hold them, are removed when the block ends.
+    """
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            stack.enter_context(_output_lock(Path(path)))
+        yield
+
+
+def lock_file(path: str | os.PathLike) -> Path | None:
+    """The lock file of the output ``path`` (None for a path that names no output: ``/``)."""
+    path = Path(os.path.abspath(path))
+    if path.name in ("", ".", ".."):
+        return None
+    # the folder as the file system sees it, so that two spellings of one output share a lock
+    path = Path(os.path.realpath(path.parent)) / path.name
+    name = path.name
+    if len(os.fsencode(name)) > 200:  # the name plus ".", the suffix and a digest stay under 255 bytes
+        name = name[:50] + hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return path.parent / f".{name}{LOCK_SUFFIX}"
+
+
+@contextlib.contextmanager
+def _output_lock(path: Path) -> Iterator[None]:
+    lock = lock_file(path)
+    if lock is None:
+        yield
+        return
+    made: list[Path] = []  # folders made to hold the lock, innermost first
+    folder = lock.parent
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    try:
+        with _signals_held():  # a signal between creating the lock and owning it would leak it
+            fd = _take_lock(lock, path)
+        try:
+            yield
+        finally:
+            with _signals_held():
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)  # still locked: a run waiting on this file sees it go
+                os.close(fd)
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when the run left it empty
+
+
+def _take_lock(lock: Path, path: Path) -> int:
+    """Lock ``lock`` for the output ``path`` and write this process into it; return its fd."""
+    for _ in range(100):
+        output_dir(lock.parent)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # its folder went between: another run's clean-up
+            continue
+        except OSError as err:
+            raise InputError(f"cannot write the output: {reason(err)}", path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise _refused(path, holder, lock) from None
+        except OSError as err:
+            if err.errno not in _NO_FLOCK:
+                os.close(fd)
+                raise InputError(f"cannot lock the output: {reason(err)}", path) from None
+            # no flock on this file system: the pid and host written in the file decide
+            holder = _holder(fd, wait=False)
+            if holder is not None and holder != (os.getpid(), _HOST) and _holder_alive(holder):
+                os.close(fd)
+                raise _refused(path, holder, lock) from None
+        else:
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(lock))
+            except FileNotFoundError:
+                same = False
+            if not same:  # its holder removed it as we locked it: lock the file there now
+                os.close(fd)
+                continue
+        with contextlib.suppress(OSError):  # a full disk: the lock holds without the name
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {_HOST}\n".encode(), 0)
+        return fd
+    raise InputError("cannot lock the output: its lock file keeps changing", path)
+
+
+def _holder(fd: int, wait: bool = True) -> tuple[int, str] | None:
+    """The ``(pid, host)`` written in a lock file (a holder writes it just after locking)."""
+    for _ in range(20 if wait else 1):
+        try:
+            text = os.pread(fd, 300, 0).decode("utf-8", "replace").split()
+        except OSError:
+            return None
+        if len(text) == 2 and text[0].isdigit():
+            return int(text[0]), text[1]
+        if wait:
+            time.sleep(0.025)
+    return None
+
+
+def _holder_alive(holder: tuple[int, str]) -> bool:
+    pid, host = holder
+    return host != _HOST or pid_alive(pid)
+
+
+def _refused(path: Path, holder: tuple[int, str] | None, lock: Path) -> InputError:
+    who = "another process" if holder is None else f"pid {holder[0]} on host {holder[1]}"
+    return InputError(
+        f"is being written by another bionas run ({who}, lock {lock.name}); "
+        "wait for it to end, or write elsewhere",
+        path,
+    )
 
 
 def pid_alive(pid: int, command: bytes | None = None) -> bool:

@@ -19,7 +19,7 @@ import sys
 
 from bionas import __version__
 from bionas.errors import InputError, Terminated, shown
-from bionas.io import WRITE_ERRNOS, reason, shown_output
+from bionas.io import WRITE_ERRNOS, output_locks, reason, shown_output
 
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,6 +62,39 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: subcommand -> the dests of its arguments that name outputs (a file or a folder), which
+#: the command locks before it writes (bionas.io.output_locks). A cache folder shared by
+#: concurrent jobs (--cache-dir) is no output: its entries are written atomically, each once.
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "simulate": ("out_dir",),
+    "decompress-genome": ("out",),
+    "prepare": ("out", "summary"),
+    "encode": ("out_dir",),
+    "priors": ("out",),
+    "init-controller": ("out",),
+    "propose": ("out",),
+    "train-child": ("out_dir",),
+    "score-child": ("out",),
+    "update-controller": ("out", "history_out"),
+    "select-architecture": ("out",),
+    "evaluate": ("out_metrics", "out_model", "out_predictions", "out_summary", "out_architecture"),
+    "replay": (),
+    "motif-families": ("out",),
+    "compare-motifs": ("out_dir",),
+    "attribute": ("out_dir",),
+    "report": ("out", "model_card"),
+    "status": (),
+    "predict": ("out", "bigwig_dir"),
+    "bigwig": ("out_dir",),
+    "export": ("out_dir",),
+}
+
+
+def output_paths(command: str, args: argparse.Namespace) -> list[str]:
+    """The outputs the parsed ``args`` of ``command`` name, in the order of :data:`OUTPUTS`."""
+    return [getattr(args, dest) for dest in OUTPUTS[command] if getattr(args, dest, None) is not None]
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with the user's line breaks escaped in its error line (``unrecognized
     arguments: a\\nb``), so the error stays one line."""
@@ -99,6 +132,8 @@ def run_command(argv: list[str] | None) -> int:
     Returns the exit status: 0 ok, 2 bad input, 130 interrupted (SIGINT), 143
     terminated (SIGTERM). Either signal ends the command with one line on
     stderr; outputs are written atomically, so none is left half-written.
+    The command's outputs (:data:`OUTPUTS`) are locked while it runs: another
+    run writing one of them meanwhile is refused (exit 2) before it writes.
     """
     # TensorFlow's C++ start-up chatter (oneDNN notes, graph attribute warnings)
     # is noise in every job log; real errors still surface as Python exceptions.
@@ -127,7 +162,9 @@ def run_command(argv: list[str] | None) -> int:
     )
     previous = _on_sigterm(_terminate)
     try:
-        return int(module.run(args) or 0)
+        # two runs writing one output at once would mix their files: the second is refused
+        with output_locks(output_paths(name, args)):
+            return int(module.run(args) or 0)
     except InputError as err:
         print(f"bionas {name}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
