@@ -16,10 +16,11 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from bionas import __version__
 from bionas.errors import InputError, Terminated, shown
-from bionas.io import WRITE_ERRNOS, output_locks, reason, shown_output
+from bionas.io import WRITE_ERRNOS, lock_file, output_locks, reason, shown_output
 
 # subcommand -> (module under bionas.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -95,6 +96,68 @@ def output_paths(command: str, args: argparse.Namespace) -> list[str]:
     return [getattr(args, dest) for dest in OUTPUTS[command] if getattr(args, dest, None) is not None]
 
 
+def refuse_clashes(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """InputError when an output of ``command`` is another of its outputs or any other of its
+    arguments' files or folders (an input: writing it would destroy what the run reads).
+
+    Two outputs clash when they are one path (spelled alike or not); an output
+    and another argument when both exist and are one file or folder (a value
+    ``NAME=PATH`` is read as its path too). Checked before anything is written.
+    """
+    flags = {a.dest: (a.option_strings or [a.dest])[-1] for a in parser._actions}
+    outputs = [(dest, getattr(args, dest)) for dest in OUTPUTS[command] if getattr(args, dest, None) is not None]
+    seen: dict[Path, str] = {}
+    for dest, value in outputs:
+        key = lock_file(value)
+        if key is None:
+            continue
+        if key in seen:
+            raise InputError(
+                f"is given as both {flags[seen[key]]} and {flags[dest]}; each output needs a path "
+                "of its own",
+                value,
+            )
+        seen[key] = dest
+    for dest, value in outputs:
+        if not _exists(value):
+            continue
+        for other, given in vars(args).items():
+            if other == dest:
+                continue
+            for candidate in _path_values(given):
+                if _exists(candidate) and _same(candidate, value):
+                    raise InputError(
+                        f"is both the output {flags[dest]} and {flags.get(other, other)}; writing it "
+                        "would overwrite what the run reads: write the output to another path",
+                        value,
+                    )
+
+
+def _path_values(value) -> list[str]:
+    """The paths an argument's value may name: itself, the PATH of ``NAME=PATH``, each item of a
+    list."""
+    if isinstance(value, (list, tuple)):
+        return [p for item in value for p in _path_values(item)]
+    if not isinstance(value, (str, os.PathLike)):
+        return []
+    text = os.fspath(value)
+    return [text, text.split("=", 1)[1]] if "=" in text else [text]
+
+
+def _exists(path) -> bool:
+    try:
+        return os.path.exists(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _same(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with the user's line breaks escaped in its error line (``unrecognized
     arguments: a\\nb``), so the error stays one line."""
@@ -162,6 +225,7 @@ def run_command(argv: list[str] | None) -> int:
     )
     previous = _on_sigterm(_terminate)
     try:
+        refuse_clashes(name, parser, args)
         # two runs writing one output at once would mix their files: the second is refused
         with output_locks(output_paths(name, args)):
             return int(module.run(args) or 0)
