@@ -96,10 +96,12 @@ def test_search_loop(tmp_path, space_path, controller):
         state = new_state
     assert json.loads((state / "state.json").read_text())["step"] == 3
     assert h.loc[3, "status"] == "failed" and h.loc[3, "reward"] == -5.0
-    # the history is a replay table (the failed child included, with its penalty)
+    # the history is a replay table (the failed child included, with its penalty; a repeat of
+    # an earlier child is marked cached by the order of the children and left out)
+    assert h["cached"].tolist() == h["id"].duplicated().tolist()
     table = read_table(history, load_space(space_path))
-    assert sum(len(r.val_loss) for r in table.rows.values()) == 6
-    assert any(r.failed.any() for r in table.rows.values())
+    assert sum(len(r.val_loss) for r in table.rows.values()) == int((~h["cached"]).sum())
+    assert any(r.failed.any() for r in table.rows.values()) == (not h.loc[3, "cached"])
 
 
 def test_replay_accepts_a_full_grid_history(tmp_path, space_path, capsys):
@@ -158,7 +160,7 @@ def test_errors_exit_2_with_the_file_named(tmp_path, space_path, capsys):
     # writing the new state over the input state
     assert main(["update-controller", "--space", sp, "--state", str(state), "--metrics", str(bad),
                  "--out", str(state), "--history-out", str(tmp_path / "h.tsv")]) == 2
-    assert "new directory" in capsys.readouterr().err
+    assert "is both the output --out and --state" in capsys.readouterr().err
     # the rl settings belong to the rl controller
     assert main(["init-controller", "--space", sp, "--controller", "grid", "--out", str(tmp_path / "g"),
                  "--learning-rate", "0.1"]) == 2

@@ -115,19 +115,28 @@ def read_metrics_obj(m):
     return out
 
 
-def test_append_assigns_replicates():
-    h = append_rows(empty_history(SPACE), rows(metrics(child=0), metrics(child=1, cached=True),
-                                                metrics(("conv_b", "gmax"), child=2)), SPACE)
+def test_append_marks_repeats_cached_by_the_order_of_the_children():
+    """A repeat is cached whether its job hit the child cache or trained beside the first
+    (the same result either way), so a rerun's history does not depend on timing."""
+    h = append_rows(empty_history(SPACE), rows(metrics(child=0), metrics(child=1, cached=False),
+                                                metrics(("conv_b", "gmax"), child=2, cached=True)), SPACE)
+    assert h["cached"].tolist() == [False, True, False]
     assert h["replicate"].tolist() == [0, 0, 0]
     h = append_rows(h, rows(metrics(child=0, step=2), metrics(child=1, step=2, cached=True)), SPACE)
-    assert h["replicate"].tolist() == [0, 0, 0, 1, 1]
+    assert h["cached"].tolist() == [False, True, False, True, True]
+    assert h["replicate"].tolist() == [0, 0, 0, 0, 0]
     assert h["step"].tolist() == [1, 1, 1, 2, 2]
     assert list(h.columns) == history_columns(SPACE)
+    # a history read from elsewhere with independent replicates keeps counting them
+    h.loc[1, ["cached", "replicate"]] = [False, 1]
+    h = append_rows(h.iloc[:3], rows(metrics(child=0, step=2)), SPACE)
+    assert h["replicate"].tolist()[-1] == 1
 
 
 def test_write_read_round_trip_and_replayable(tmp_path):
-    h = append_rows(empty_history(SPACE), rows(metrics(child=0), metrics(status="failed", child=1),
-                                                metrics(("conv_b", "flatten"), child=2, cached=True)), SPACE)
+    h = append_rows(empty_history(SPACE), rows(metrics(child=0),
+                                                metrics(("conv_b", "gmax"), status="failed", child=1),
+                                                metrics(child=2, cached=True)), SPACE)
     path = tmp_path / "history.tsv"
     write_history(path, h)
     text = path.read_text()
@@ -135,6 +144,7 @@ def test_write_read_round_trip_and_replayable(tmp_path):
     assert "\tnan\t" in text and "\ttrue\n" in text
     back = read_history(path, SPACE)
     assert back["reward"].tolist() == [-0.7, -10.0, -0.7]
+    assert back["conv"].tolist()[2] == "conv_a"
     assert back["cached"].tolist() == [False, False, True]
     assert back["status"].tolist() == ["ok", "failed", "ok"]
     assert np.isnan(back.loc[1, "val_loss"])
@@ -142,22 +152,24 @@ def test_write_read_round_trip_and_replayable(tmp_path):
     write_history(tmp_path / "again.tsv", back)
     assert (tmp_path / "again.tsv").read_text() == text
     table = read_table(path, SPACE)  # a history is a replay table
-    assert set(table.rows) == {("conv_a", "gmax")}  # the cached row is skipped
-    assert table.rows["conv_a", "gmax"].failed.tolist() == [False, True]
+    assert set(table.rows) == {("conv_a", "gmax"), ("conv_b", "gmax")}  # the cached row skipped
+    assert table.rows["conv_a", "gmax"].failed.tolist() == [False]
+    assert table.rows["conv_b", "gmax"].failed.tolist() == [True]
 
 
 @pytest.mark.parametrize(
     "old, new, match, line",
     [
-        ("conv_b", "conv_z", "no option 'conv_z'", 4),
+        ("conv_b", "conv_z", "no option 'conv_z'", 3),
         ("\t-10.0\t", "\tlots\t", "reward must be a number", 3),
         ("\tfailed\t", "\tbroken\t", "status must be", 3),
         ("\ttrue\n", "\tmaybe\n", "cached must be true or false", 4),
     ],
 )
 def test_read_history_rejects_bad_rows(tmp_path, old, new, match, line):
-    h = append_rows(empty_history(SPACE), rows(metrics(child=0), metrics(status="failed", child=1),
-                                                metrics(("conv_b", "flatten"), child=2, cached=True)), SPACE)
+    h = append_rows(empty_history(SPACE), rows(metrics(child=0),
+                                                metrics(("conv_b", "gmax"), status="failed", child=1),
+                                                metrics(child=2, cached=True)), SPACE)
     path = tmp_path / "history.tsv"
     write_history(path, h)
     path.write_text(path.read_text().replace(old, new, 1))

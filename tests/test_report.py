@@ -237,6 +237,13 @@ def test_report_sections(finished):
     for task, info in patterns["tasks"].items():
         assert f"{task}: {info['windows']} windows" in text
     assert "MA0139.2" in text and "tiny" in text
+    # where each Lambda lands: the final stage's own (final.lambda = search.lambda) marked
+    assert "Where other Lambdas would land" in text
+    history = pd.read_csv(finished / RUN / "search/step_002/history.tsv", sep="\t")
+    lam = load_case("tiny")["search"]["lambda"]
+    best = history.loc[(-(history["val_loss"] + lam * history["knowledge"])).idxmax()]
+    chosen = json.loads((finished / RUN / "final/candidates.json").read_text())[0]["layers"]
+    assert chosen == [best[name] for name in ("conv1", "pool", "reduce")]
 
 
 @pytest.mark.workflow

@@ -8,8 +8,13 @@
 The first columns are those of a replay table (:mod:`bionas.search.replay`), so any
 finished search can be replayed with other Lambdas or controllers.
 ``replicate`` counts independent trainings of the same architecture (0, 1,
-...); a cached child (a repeat of an architecture already trained) repeats the
-replicate number of the row it copies. Missing metrics (failed children) are
+...); a cached child repeats the replicate number of the row it copies.
+``cached`` marks a child that repeats the architecture of an earlier child of
+the history (same training settings and seed, so the same result): its model
+came from the child cache or, when the two trained at the same time (a repeat
+within a step, or with steps in flight), was trained twice to the same
+result. It is decided by the order of the children, not by which job
+finished first, so a rerun writes the same history byte for byte. Missing metrics (failed children) are
 written as ``nan``.
 """
 
@@ -61,11 +66,14 @@ def empty_history(space: ModelSpace) -> pd.DataFrame:
 def append_rows(
     history: pd.DataFrame, rows: Iterable[Mapping[str, Any]], space: ModelSpace
 ) -> pd.DataFrame:
-    """A new history: ``history``'s rows, then ``rows`` in order, replicate numbers assigned.
+    """A new history: ``history``'s rows, then ``rows`` in order, ``cached`` and replicate
+    numbers assigned.
 
-    A row that is not cached gets the number of earlier non-cached rows of
-    the same architecture id; a cached row repeats the replicate of the last
-    earlier row with that id (0 if there is none).
+    A row is cached when an earlier row (of ``history`` or of ``rows``) has its
+    architecture id, whatever its metrics say about the job's own cache hit
+    (see the module docstring). A row that is not cached gets the number of
+    earlier non-cached rows of the same architecture id; a cached row repeats
+    the replicate of the last earlier row with that id.
     """
     trained: dict[str, int] = {}
     last: dict[str, int] = {}
@@ -73,10 +81,13 @@ def append_rows(
         if not cached:
             trained[rid] = trained.get(rid, 0) + 1
         last[rid] = int(rep)
+    seen = set(history["id"])
     new = []
     for row in rows:
         row = dict(row)
         rid = row["id"]
+        row["cached"] = rid in seen
+        seen.add(rid)
         if row["cached"]:
             row["replicate"] = last.get(rid, 0)
         else:
