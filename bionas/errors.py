@@ -3,12 +3,14 @@
 Every parser that reads a user's file raises :class:`InputError` with the file,
 the line or key, and what was expected. The CLI turns it into one line on
 stderr and exit status 2; anything else that escapes is a bug in bionas and
-keeps its traceback.
+keeps its traceback. :class:`Terminated` is how SIGTERM stops a command; the record
+that one arrived is kept here, below the writers and the training that check it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from os import PathLike
 
 
@@ -52,7 +54,61 @@ class InputError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived (what a cluster scheduler or ``kill`` sends first): stop like on Ctrl-C."""
+    """SIGTERM arrived (what a cluster scheduler or ``kill`` sends first): stop like on Ctrl-C.
+
+    The SIGTERM handler of :func:`bionas.commands.registry.run_command` calls
+    :func:`sigterm_arrived`, which records the signal and raises this wherever the main
+    thread is, except inside :func:`terminate_at_checks`. Raised inside TensorFlow it is
+    not safe: TensorFlow's C++ calls back into Python (the ``isinstance`` checks of
+    ``tf.nest``'s ``Flatten``, tensor properties, ``__len__`` in its op fast path), and an
+    exception there is cleared (the command then runs to its end and exits 0), turned
+    into a ``SystemError``, leaves TensorFlow half-built (a dataset iterator that never
+    starts: the command hangs) or crashes it (SIGSEGV in ``TFE_Py_RecordGradient``).
+    :func:`raise_if_terminated` raises it where nothing can lose it: after every training
+    batch, before an output is renamed into place, and when the command ends.
+    """
+
+
+_sigterm = False  # a SIGTERM arrived during the running command
+_checks_only = 0  # depth of terminate_at_checks blocks
+
+
+def sigterm_arrived() -> None:
+    """The SIGTERM handler's work: record it; raise :class:`Terminated` but in
+    :func:`terminate_at_checks`."""
+    global _sigterm
+    _sigterm = True
+    if not _checks_only:
+        raise Terminated()
+
+
+def forget_sigterm() -> None:
+    """A new command starts (or one ended): no SIGTERM has arrived for it."""
+    global _sigterm
+    _sigterm = False
+
+
+def raise_if_terminated() -> None:
+    """Raise :class:`Terminated` if a SIGTERM arrived, even when its first raise was lost."""
+    if _sigterm:
+        raise Terminated()
+
+
+@contextlib.contextmanager
+def terminate_at_checks() -> Iterator[None]:
+    """Inside, a SIGTERM is only recorded; :class:`Terminated` comes from
+    :func:`raise_if_terminated` (the block's own checks) or when the block ends.
+
+    For TensorFlow code, where an exception raised at an arbitrary point is lost,
+    hangs or crashes the process; the block must check often (a training: every batch).
+    """
+    global _checks_only
+    _checks_only += 1
+    try:
+        yield
+    finally:
+        _checks_only -= 1
+    raise_if_terminated()
 
 
 def shown(value: object, limit: int = 60) -> str:

@@ -42,14 +42,16 @@ from typing import Any
 
 import numpy as np
 
-from bionas.errors import InputError
+from bionas.errors import InputError, raise_if_terminated
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched; so
+    too when a SIGTERM arrived in the block, even if its exception was lost
+    (:class:`~bionas.errors.Terminated`).
     ``suffix`` defaults to the suffix of ``path`` (libraries such as Keras and
     numpy look at it to pick a format).
     """
@@ -63,6 +65,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        raise_if_terminated()  # nothing is renamed into place after a SIGTERM
         if tmp.exists():
             # mkstemp creates 0600; give the file the permissions a plain open() would.
             os.chmod(tmp, 0o666 & ~_umask())
@@ -88,6 +91,7 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
             temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
         try:
             yield temps
+            raise_if_terminated()
             with _signals_held():
                 for tmp, path in zip(temps, paths, strict=True):
                     os.chmod(tmp, 0o666 & ~_umask())

@@ -74,3 +74,71 @@ def test_a_killed_writer_inside_a_set_leaves_temporaries_a_rerun_removes(tmp_pat
     with atomic_paths([target]) as (tmp,):
         tmp.write_text("done")
     assert [p.name for p in tmp_path.iterdir()] == ["genome.fa"]
+
+
+def _command(monkeypatch, run):
+    """Register ``bionas fake --out PATH`` running ``run(args)``, for run_command."""
+    from types import SimpleNamespace
+
+    from bionas.commands import registry
+
+    module = SimpleNamespace(
+        add_arguments=lambda parser: parser.add_argument("--out", type=Path), run=run
+    )
+    monkeypatch.setitem(registry.COMMANDS, "fake", ("fake", "a test command"))
+    monkeypatch.setattr(registry, "_load", lambda name: module)
+    return registry.run_command
+
+
+def test_a_sigterm_whose_exception_is_swallowed_still_ends_the_command(
+    tmp_path, monkeypatch, capsys
+):
+    """As when TensorFlow's C++ clears the exception raised in Python code it called:
+    the command goes on, but nothing is renamed into place and it ends with 143."""
+    import os
+
+    from bionas.io import write_json
+
+    signalled = []
+
+    def run(args):
+        if not signalled:
+            signalled.append(True)
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                while True:
+                    time.sleep(0.01)
+            except BaseException:  # noqa: BLE001 - what the test is about
+                pass
+        write_json(args.out, {"done": True})
+        return 0
+
+    run_command = _command(monkeypatch, run)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "out.json"
+    assert run_command(["fake", "--out", str(out)]) == 143
+    assert "interrupted (SIGTERM)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert run_command(["fake", "--out", str(out)]) == 0  # the next command is not affected
+    assert out.exists()
+
+
+def test_inside_terminate_at_checks_sigterm_waits_for_a_check(monkeypatch):
+    import os
+
+    from bionas.errors import raise_if_terminated, terminate_at_checks
+
+    reached = []
+
+    def run(args):
+        with terminate_at_checks():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, and only records it
+            reached.append("after the signal")
+            raise_if_terminated()
+            reached.append("after the check")
+        return 0
+
+    assert _command(monkeypatch, run)(["fake"]) == 143
+    assert reached == ["after the signal"]

@@ -19,7 +19,14 @@ import sys
 from pathlib import Path
 
 from bionas import __version__
-from bionas.errors import InputError, Terminated, shown
+from bionas.errors import (
+    InputError,
+    Terminated,
+    forget_sigterm,
+    raise_if_terminated,
+    shown,
+    sigterm_arrived,
+)
 from bionas.io import WRITE_ERRNOS, lock_file, output_locks, reason, shown_output
 
 # subcommand -> (module under bionas.commands, one-line help)
@@ -196,7 +203,10 @@ def run_command(argv: list[str] | None) -> int:
     terminated (SIGTERM). Either signal ends the command with one line on
     stderr; outputs are written atomically, so none is left half-written.
     The command's outputs (:data:`OUTPUTS`) are locked while it runs: another
-    run writing one of them meanwhile is refused (exit 2) before it writes.
+    run writing one of them meanwhile is refused (exit 2) before it writes. In
+    a training, SIGTERM takes effect after the current batch; a SIGTERM whose
+    exception was lost on its way up (see :class:`~bionas.errors.Terminated`)
+    still ends the command with 143, and nothing is renamed into place after it.
     """
     # TensorFlow's C++ start-up chatter (oneDNN notes, graph attribute warnings)
     # is noise in every job log; real errors still surface as Python exceptions.
@@ -223,12 +233,19 @@ def run_command(argv: list[str] | None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    forget_sigterm()
     previous = _on_sigterm(_terminate)
     try:
         refuse_clashes(name, parser, args)
         # two runs writing one output at once would mix their files: the second is refused
         with output_locks(output_paths(name, args)):
-            return int(module.run(args) or 0)
+            try:
+                status = int(module.run(args) or 0)
+            except Exception:
+                raise_if_terminated()  # a Terminated that C code turned into another error
+                raise
+            raise_if_terminated()  # one that something swallowed: the command went on
+            return status
     except InputError as err:
         print(f"bionas {name}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
@@ -257,6 +274,7 @@ def run_command(argv: list[str] | None) -> int:
         return 130
     finally:
         _on_sigterm(previous)
+        forget_sigterm()
 
 
 def _os_error(err: OSError) -> str | None:
@@ -283,7 +301,7 @@ def one_line(text: str) -> str:
 
 
 def _terminate(signum, frame) -> None:
-    raise Terminated()
+    sigterm_arrived()  # raises Terminated, or leaves it to the next check (see Terminated)
 
 
 def _on_sigterm(handler):

@@ -73,6 +73,7 @@ from typing import Any
 
 import numpy as np
 
+from bionas.errors import raise_if_terminated, terminate_at_checks
 from bionas.records.space import ModelSpace
 from bionas.records.tensors import Tensors
 from bionas.records.train_result import ChildResult, TrainSettings
@@ -247,6 +248,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
             self._epoch_start = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
+            raise_if_terminated()  # a SIGTERM during the training (see train_child)
             if self.nan is not None:
                 return
             loss = (logs or {}).get("loss")
@@ -313,7 +315,21 @@ def train_child(
     ChildResult
         ``status`` ``"ok"`` with the trained model, or ``"failed"`` with
         ``error`` when the child cannot train.
+
+    A SIGTERM meanwhile ends it (:class:`~bionas.errors.Terminated`) after the
+    current batch, or when it returns, never from inside TensorFlow.
     """
+    with terminate_at_checks():
+        return _train_child(space, layer_names, train, val, settings)
+
+
+def _train_child(
+    space: ModelSpace,
+    layer_names: list[str] | tuple[str, ...],
+    train: Tensors,
+    val: Tensors,
+    settings: TrainSettings,
+) -> ChildResult:
     start = time.monotonic()
     params = count_params(space, layer_names, train.length, train.n_tasks)
     if params > settings.max_params:
