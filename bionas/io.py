@@ -569,3 +569,50 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+#: The rule for a name that becomes one path component of the results: a dataset
+#: (``results/<dataset>/``), a run (``results/<dataset>/<run>/``) or a task
+#: (``predict/bigwig/<task>.bw``). One regular expression for the config schema
+#: (``^...$``), the workflow's wildcard constraints and :func:`name_problem`.
+NAME_REGEX = r"(?![^/]*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}"
+
+#: What :data:`NAME_REGEX` allows, in words.
+NAME_RULE = (
+    "may hold only ASCII letters, digits, '_', '.' and '-', must start with a letter, a digit or '_', "
+    "must not hold '..', and is at most 100 characters long"
+)
+
+_NAME = re.compile(NAME_REGEX)
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be one path component of the results, or None when it can.
+
+    The answer says what is wrong (a separator, a leading dot, ``..``,
+    whitespace, a control character, ...) and then the rule
+    (:data:`NAME_RULE`). A name is a ``str``: a YAML key such as ``2024`` reads
+    as an integer and is refused, to be quoted.
+    """
+    if not isinstance(name, str):
+        return f"is not a string but {type(name).__name__} {name!r} (quote it in YAML)"
+    if _NAME.fullmatch(name):
+        return None
+    if not name:
+        reason = "is empty"
+    elif "/" in name or "\\" in name:
+        reason = "holds a path separator"
+    elif name.startswith("."):
+        reason = "starts with '.'"
+    elif name.startswith("-"):
+        reason = "starts with '-'"
+    elif ".." in name:
+        reason = "holds '..'"
+    elif any(c.isspace() or not c.isprintable() for c in name):
+        reason = "holds whitespace or a control character"
+    elif len(name) > 100:
+        reason = f"is {len(name)} characters long"
+    else:
+        bad = next(c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-")))
+        reason = f"holds {bad!r}"
+    return f"{reason}; a name {NAME_RULE}"

@@ -202,3 +202,75 @@ def test_nsga2_settings_are_checked_by_the_schema():
 def test_non_finite_numbers_are_refused_anywhere(where, key):
     msg = _bad(where)
     assert f"[{key}]" in msg and "finite" in msg
+
+
+#: Names that would leave results/ or make odd paths, with a word of the reason given.
+UNSAFE_NAMES = [
+    ("..", "starts with '.'"), (".", "starts with '.'"), (".hidden", "starts with '.'"),
+    ("../elsewhere", "path separator"), ("a/b", "path separator"), ("a\\b", "path separator"),
+    ("a..b", "holds '..'"), ("", "is empty"), ("-rf", "starts with '-'"),
+    ("my run", "whitespace"), ("tab\there", "whitespace"), ("lab\n", "whitespace"),
+    ("nul\x00", "control character"), ("bell\x07", "control character"),
+    ("caf\u00e9", "holds '\u00e9'"), ("a:b", "holds ':'"), ("a*", "holds '*'"),
+    ("x" * 101, "101 characters long"),
+]  # fmt: skip
+
+
+def _rename_dataset(config, name):
+    config["datasets"] = {name: config["datasets"]["lab"]}
+
+
+@pytest.mark.parametrize("name, reason", UNSAFE_NAMES)
+def test_dataset_run_and_task_names_must_be_one_safe_path_component(name, reason):
+    msg = _bad(lambda c: _rename_dataset(c, name))
+    assert msg.startswith("my.yaml [datasets]: dataset name") and reason in msg, msg
+    assert "results/<dataset>/" in msg and "must not hold '..'" in msg
+    msg = _bad(lambda c: c.update(run=name))
+    assert msg.startswith("my.yaml [run]: run name") and reason in msg, msg
+    msg = _bad(lambda c: c["datasets"]["lab"].update(peaks={name: "p.bed"}))
+    assert msg.startswith("my.yaml [datasets.lab.peaks]: task name") and reason in msg, msg
+    assert "\n" not in msg  # one line, the name shown escaped
+
+
+@pytest.mark.parametrize("name", ["lab", "K562_CTCF", "rep-1.v2", "_x", "0", "x" * 100])
+def test_safe_names_pass_everywhere(name):
+    config = copy.deepcopy(MINIMAL)
+    _rename_dataset(config, name)
+    config["run"] = name
+    config["datasets"][name]["peaks"] = {name: "p.bed"}
+    assert validate_config(config)["run"] == name
+
+
+def test_a_name_that_yaml_reads_as_a_number_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL).replace("lab:", "2024:"))
+    with pytest.raises(InputError, match="not a string but int 2024 \\(quote it") as info:
+        load_config(path)
+    assert info.value.key == "datasets"
+
+
+def test_names_that_differ_only_in_case_are_refused():
+    msg = _bad(lambda c: c["datasets"].update(LAB=copy.deepcopy(c["datasets"]["lab"])))
+    assert "[datasets]" in msg and "'lab' and 'LAB' differ only in case" in msg
+    msg = _bad(lambda c: c["datasets"]["lab"]["peaks"].update(ctcf="other.bed"))
+    assert "[datasets.lab.peaks]" in msg and "'CTCF' and 'ctcf'" in msg
+
+
+def test_the_schema_and_the_workflow_use_the_names_rule_of_the_code():
+    """The schema's patterns, the Snakefile's wildcard constraint and name_problem agree."""
+    import re
+
+    from bionas.io import NAME_REGEX, name_problem
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    patterns = [
+        schema["properties"]["run"]["pattern"],
+        schema["properties"]["datasets"]["propertyNames"]["pattern"],
+        schema["$defs"]["dataset"]["properties"]["peaks"]["propertyNames"]["pattern"],
+    ]
+    assert patterns == [f"^{NAME_REGEX}$"] * 3
+    common = (ROOT / "workflow/rules/common.smk").read_text()
+    assert "run=NAME_REGEX," in common and "re.escape(name) for name in DATASETS" in common
+    for name, _ in [*UNSAFE_NAMES, ("lab", ""), ("a.b-c_1", ""), ("x" * 100, "")]:
+        if not name.endswith("\n"):  # JSON Schema's '$' lets a final newline through in Python
+            assert (re.search(patterns[0], name) is None) == (name_problem(name) is not None), name

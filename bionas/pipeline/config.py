@@ -22,8 +22,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bionas.errors import InputError
-from bionas.io import read_text
+from bionas.errors import InputError, shown
+from bionas.io import name_problem, read_text
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -80,12 +80,6 @@ def _message(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> tu
             hints.append(f"{extra!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         allowed_text = ", ".join(allowed) if allowed else "none"
         return key, f"unknown key {', '.join(hints)}; allowed keys: {allowed_text}"
-    if error.validator in ("pattern", "not") and key.endswith("peaks"):
-        from bionas.records.windows import task_name_problem
-
-        problem = task_name_problem(str(error.instance))
-        if problem:
-            return key, f"task name {error.instance!r} {problem}"
     if error.validator == "oneOf" and key.endswith("priors"):
         return key, "give exactly one of 'jaspar' (IDs or names) or 'meme' (a file)"
     description = error.schema.get("description") if isinstance(error.schema, Mapping) else None
@@ -153,6 +147,7 @@ def validate_config(
     data = copy.deepcopy(dict(config))
     _fill_defaults(data, schema, schema)
     _check_finite(data, source)
+    _check_names(data, source)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
@@ -176,6 +171,63 @@ def _check_finite(value: Any, source: str | PathLike, key: str = "") -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_finite(v, source, f"{key}[{i}]")
+
+
+def _check_names(config: Mapping[str, Any], source: str | PathLike) -> None:
+    """Refuse a run, dataset or task name that is not one safe path component.
+
+    Each names a folder or file under ``results/`` (``results/<dataset>/<run>/``,
+    ``predict/bigwig/<task>.bw``), so ``..``, ``/``, a leading dot, whitespace
+    and the like would write outside it or make odd paths
+    (:func:`bionas.io.name_problem`). Two names that differ only in case would
+    share a folder on a case-insensitive file system (macOS, Windows). The
+    schema's patterns say the same (``NAME_REGEX``); this check runs first so
+    that every bad name gets this one message, and it reads a name in full
+    (a JSON-Schema ``$`` lets a trailing newline through in Python).
+    """
+    from bionas.records.windows import task_name_problem
+
+    run = config.get("run")
+    if isinstance(run, str) and (problem := name_problem(run)):
+        raise InputError(
+            f"run name {shown(run)} {problem} (it names the folder results/<dataset>/<run>/)",
+            source,
+            key="run",
+        )
+    datasets = config.get("datasets")
+    if not isinstance(datasets, Mapping):
+        return
+    for name in datasets:
+        if problem := name_problem(name):
+            raise InputError(
+                f"dataset name {shown(name)} {problem} (it names the folder results/<dataset>/)",
+                source,
+                key="datasets",
+            )
+    _check_case(list(datasets), "dataset names", source, "datasets")
+    for name, ds in datasets.items():
+        peaks = ds.get("peaks") if isinstance(ds, Mapping) else None
+        if not isinstance(peaks, Mapping):
+            continue
+        key = f"datasets.{name}.peaks"
+        for task in peaks:
+            if problem := task_name_problem(task):
+                raise InputError(f"task name {shown(task)} {problem}", source, key=key)
+        _check_case(list(peaks), "task names", source, key)
+
+
+def _check_case(names: list[str], what: str, source: str | PathLike, key: str) -> None:
+    """Refuse two names that differ only in case (one folder on a case-insensitive file system)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.casefold(), name)
+        if other != name:
+            raise InputError(
+                f"{what} {other!r} and {name!r} differ only in case, so they would share one "
+                "folder on a case-insensitive file system (macOS, Windows); rename one",
+                source,
+                key=key,
+            )
 
 
 def _check_datasets(config: Mapping[str, Any], source: str | PathLike) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bionas.errors import InputError, chrom_prefix_hint
 from bionas.errors import shown as clipped
+from bionas.io import name_problem
 
 if TYPE_CHECKING:
     pass
@@ -32,27 +33,23 @@ KINDS = ("peak", "background", "dinuc_shuffle")
 
 WINDOW_COLUMNS = ("chrom", "start", "end", "split", "kind", "source")
 
-#: What a task name may hold; it names a column and a folder (``attribute/tasks/<task>``).
-TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
 #: Column names a task would collide with: the windows table's, and the predictions
 #: table's (``chrom start end region <task>...``).
 RESERVED_TASK_NAMES = frozenset({*WINDOW_COLUMNS, "region"})
 
 
-def task_name_problem(name: str) -> str | None:
+def task_name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a task name, or None when it can.
 
-    A task name is a column of the windows and predictions tables and a folder
-    name, so it must be letters, digits, ``_``, ``.`` and ``-``, must not start
-    with ``.`` or ``-`` (no hidden or option-like names, never ``..``), and
+    A task name is a column of the windows and predictions tables and a file
+    name (``predict/bigwig/<task>.bw``), so it follows the rule of every name
+    that becomes a path component (:func:`bionas.io.name_problem`: letters,
+    digits, ``_``, ``.`` and ``-``, no leading ``.`` or ``-``, no ``..``) and
     must not be a column bionas writes itself (:data:`RESERVED_TASK_NAMES`).
     """
-    if not TASK_NAME.match(name):
-        return (
-            "may hold only letters, digits, '_', '.' and '-', and must start with a letter, "
-            "a digit or '_'"
-        )
+    problem = name_problem(name)
+    if problem:
+        return problem
     if name in RESERVED_TASK_NAMES:
         return (
             f"is a column bionas writes itself ({', '.join(sorted(RESERVED_TASK_NAMES))}); "

@@ -1,6 +1,7 @@
 # Config validation, input functions and predicates: paths only. Config
 # checking is bionas.pipeline.config, the run hooks are hooks.smk, and every
 # command's flags come from bionas.pipeline.flags.
+import re
 import sys
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from bionas.data.genome import is_plain_gzip
 from bionas.errors import InputError
+from bionas.io import NAME_REGEX
 from bionas.pipeline import flags
 from bionas.pipeline.environment import put_entry_point_on_path
 from bionas.pipeline.config import (
@@ -51,9 +53,11 @@ STEPS = config["search"]["steps"]
 CHILDREN = config["search"]["children_per_step"]
 
 
+# A dataset is one of the config's names, taken literally; a run is any name the
+# config's schema allows (bionas.io.NAME_REGEX: one path component, no "..").
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    run=r"[A-Za-z0-9_.-]+",
+    dataset="|".join(re.escape(name) for name in DATASETS),
+    run=NAME_REGEX,
     step=r"\d{3}",
     child=r"\d{2}",
     replicate=r"\d+",
