@@ -36,8 +36,9 @@ def test_prepare_then_encode(tiny, tmp_path, cli, method):
     status, _, err = cli(*_prepare(tiny, tmp_path, "--negatives", method, "--seed", "3"))
     assert status == 0, err
     lines = (tmp_path / "out" / "windows.tsv").read_text().splitlines()
-    assert lines[0] == "chrom\tstart\tend\tsplit\tkind\tsource\ta\tb"
-    assert len(lines) == 1 + 7 + 7  # 7 merged positives, ratio 1
+    assert lines[0].startswith('#genome {"file": ') and '"chr1": 2000' in lines[0]
+    assert lines[1] == "chrom\tstart\tend\tsplit\tkind\tsource\ta\tb"
+    assert len(lines) == 2 + 7 + 7  # 7 merged positives, ratio 1
     summary = (tmp_path / "out" / "summary.tsv").read_text()
     assert "dropped_at_edge\tall\ta\t1" in summary and "mean_gc\tall\tnegative" in summary
     status, _, err = cli(
@@ -213,6 +214,98 @@ def test_encode_bad_windows_table(tiny, tmp_path, cli):
     argv = ["encode", "--genome", tiny["fasta"], "--windows", bad, "--out-dir", tmp_path / "out"]
     _expect_error(cli, argv, "w.tsv:3:", "chr9")
     assert _no_outputs(tmp_path)
+
+
+def _genome(path, records):
+    """Write a FASTA of ``records`` ((name, sequence) pairs), 60 bases a line."""
+    with open(path, "w") as handle:
+        for name, seq in records:
+            handle.write(f">{name}\n")
+            handle.writelines(seq[i : i + 60] + "\n" for i in range(0, len(seq), 60))
+    return path
+
+
+def _records(fasta):
+    from bionas.data.genome import Genome
+
+    with Genome(fasta) as genome:
+        return [(c, genome.fetch(c, 0, n)) for c, n in genome.sizes.items()]
+
+
+def _encode(cli, genome, windows, out):
+    return cli("encode", "--genome", genome, "--windows", windows, "--out-dir", out)
+
+
+def _another(tmp_path, records, name):
+    return _genome(tmp_path / name, records)
+
+
+def test_encode_refuses_a_genome_other_than_the_windows_were_made_from(tiny, tmp_path, cli):
+    from bionas.records.windows import genome_index_sha256, read_windows
+
+    status, _, err = cli(*_prepare(tiny, tmp_path, "--negatives", "dinucleotide_shuffle"))
+    assert status == 0, err
+    windows = tmp_path / "out" / "windows.tsv"
+    records = _records(tiny["fasta"])
+    origin = read_windows(windows).genome
+    assert origin.file == str(tiny["fasta"]) and origin.sequences == 4
+    assert origin.index_sha256 == genome_index_sha256(dict((c, len(s)) for c, s in records))
+    assert origin.lengths == {"chr1": 2000, "chr2": 1500, "chr3": 1500, "chr4": 1200}
+    cases = [  # (genome file, records, what the message must say)
+        ("shorter.fa", [(c, s[:1900] if c == "chr1" else s) for c, s in records],
+         "chr1 is 2000 bp in that genome and 1900 bp in {g}"),
+        ("ensembl.fa", [(c[3:], s) for c, s in records],
+         "that genome has chr1, {g} does not; the genome names them without a 'chr' prefix"),
+        ("extra.fa", [*records, ("chrUn_x", "ACGT" * 50)],
+         "the chromosomes that hold windows agree, but that genome has 4 sequences and {g} 5"),
+        ("renamed.fa", [*records[:3], ("chr4b", records[3][1])],
+         "that genome has chr4, {g} does not"),
+    ]  # fmt: skip
+    for name, recs, expected in cases:
+        genome = _another(tmp_path, recs, name)
+        out = tmp_path / f"enc_{name}"
+        status, _, err = _encode(cli, genome, windows, out)
+        lines = err.strip().splitlines()
+        assert status == 2 and len(lines) == 1, err
+        assert lines[0].startswith(f"bionas encode: error: {genome}: the windows of {windows} were made from another "
+                                   f"genome ({tiny['fasta']}, index sha256 "), err  # fmt: skip
+        assert expected.format(g=genome) in err, err
+        assert "give that genome, or rerun `bionas prepare` with this one" in err
+        assert not out.exists() or not any(out.iterdir()), "nothing written"
+    # the same names and lengths in another order, in another file: the same genome
+    same = _another(tmp_path, records[::-1], "reordered.fa")
+    status, _, err = _encode(cli, same, windows, tmp_path / "enc_same")
+    assert status == 0, err
+    assert len(np.load(tmp_path / "enc_same" / "val.npz")["X"]) > 0
+
+
+def test_windows_without_a_genome_line_are_read_without_the_check(tiny, tmp_path, cli):
+    """A table from before the #genome line: read as before, only its windows are checked."""
+    status, _, err = cli(*_prepare(tiny, tmp_path))
+    assert status == 0, err
+    windows = tmp_path / "out" / "windows.tsv"
+    lines = windows.read_text().splitlines(keepends=True)
+    old = tmp_path / "old.tsv"
+    old.write_text("".join(lines[1:]))
+    records = _records(tiny["fasta"])
+    longer = _another(tmp_path, [(c, s + "ACGT" if c == "chr1" else s) for c, s in records], "l.fa")
+    status, _, err = _encode(cli, longer, old, tmp_path / "enc_old")
+    assert status == 0, err
+    status, _, err = _encode(cli, longer, windows, tmp_path / "enc_new")
+    assert status == 2 and "chr1 is 2000 bp in that genome and 2004 bp in" in err, err
+    # a damaged #genome line is refused at line 1
+    for bad, what in [("#genome {not json\n", "is not valid JSON"),
+                      ('#genome {"file": "g.fa"}\n', "must hold exactly the keys"),
+                      ("#comment\n", "is not one")]:  # fmt: skip
+        damaged = tmp_path / "damaged.tsv"
+        damaged.write_text(bad + "".join(lines[1:]))
+        status, _, err = _encode(cli, tiny["fasta"], damaged, tmp_path / "enc_bad")
+        assert status == 2 and f"{damaged}:1: the #genome line {what}" in err, err
+        assert "rerun `bionas prepare`" in err
+    # a bad row is named by its line in the file, counting the #genome line
+    damaged.write_text("".join(lines[:3]) + "chr1\tx\t200\ttrain\tpeak\t.\t1\t0\n")
+    status, _, err = _encode(cli, tiny["fasta"], damaged, tmp_path / "enc_bad")
+    assert status == 2 and f"{damaged}:4: start and end must be integers" in err, err
 
 
 def test_unknown_jaspar_id(tmp_path, cli):

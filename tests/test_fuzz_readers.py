@@ -54,7 +54,13 @@ from bionas.records.architecture import make_architecture, read_architecture
 from bionas.records.metrics import METRICS_KEYS, read_metrics
 from bionas.records.tensors import load_tensors
 from bionas.records.train_result import TRAIN_KEYS, read_train_result
-from bionas.records.windows import KINDS, SPLITS, WINDOW_COLUMNS, read_windows
+from bionas.records.windows import (
+    KINDS,
+    SPLITS,
+    WINDOW_COLUMNS,
+    genome_index_sha256,
+    read_windows,
+)
 from bionas.search.strategies import get_controller, load_controller
 
 FEW = settings(FUZZ, max_examples=40 * SCALE)
@@ -790,6 +796,12 @@ def windows_table(draw) -> tuple[str, list]:
                      *labels))  # fmt: skip
     header = "\t".join([*WINDOW_COLUMNS, *tasks])
     text = header + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows)
+    if draw(st.booleans()):  # the #genome line prepare writes first (older tables lack it)
+        used = {chrom for chrom, *_ in rows}
+        lengths = {chrom: SIZES[chrom] for chrom in sorted(used)}
+        record = {"file": "genome.fa", "index_sha256": genome_index_sha256(SIZES),
+                  "sequences": len(SIZES), "lengths": lengths}  # fmt: skip
+        text = "#genome " + json.dumps(record) + "\n" + text
     return text, rows
 
 
@@ -815,6 +827,10 @@ def test_windows_tables_read_the_same_in_every_encoding(table, kind):
 @example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\tA\nchr1\t0\t1\ttrain\tpeak\t.\t0\n"
          b"chr1\t999999999999999999999990\t1\ttrain\tpeak\t.\t0\n")  # OverflowError: beyond int64
 @example(blob=b"chrom\tstart\tend\tsplit\tkind\tsource\tA\nchr1\t-999999999999999999990\t1\ttrain\tpeak\t.\t0\n")
+@example(blob=b"#genome {\"file\": \"g.fa\", \"index_sha256\": \"" + b"0" * 64 + b"\", \"sequences\": 3, "
+         b"\"lengths\": {\"chr1\": 5000}}\nchrom\tstart\tend\tsplit\tkind\tsource\tA\n"
+         b"chr1\t0\t1\ttrain\tpeak\t.\t0\n")  # another genome's index
+@example(blob=b"#genome [1]\nchrom\tstart\tend\tsplit\tkind\tsource\tA\n")
 def test_damaged_windows_tables_are_read_or_rejected(blob):
     with written(blob, "windows.tsv") as path:
         try:

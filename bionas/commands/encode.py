@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--genome", required=True, help="genome FASTA (plain or bgzip), as given to prepare"
+        "--genome",
+        required=True,
+        help="genome FASTA (plain or bgzip), the one given to prepare: a genome whose sequence "
+        "names or lengths differ from those the windows table records is refused",
     )
     parser.add_argument("--windows", required=True, help="windows table written by bionas prepare")
     parser.add_argument(
@@ -36,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     paths = [out_dir / f"{split}.npz" for split in SPLITS]
     with Genome(args.genome) as genome:
-        windows = read_windows(args.windows, sizes=genome.sizes)
+        # refuses a genome other than the one prepare made the windows from
+        windows = read_windows(args.windows, sizes=genome.sizes, genome=args.genome)
         tasks = np.array(windows.tasks, dtype=str)
         # the three splits are one set: an interrupted run leaves none of them new
         with atomic_paths(paths) as temps:

@@ -11,7 +11,12 @@ from bionas.data.negatives import NEGATIVE_METHODS
 from bionas.data.peaks import CHROM_NAMES, read_peaks, with_chrom_names
 from bionas.data.prepare import prepare
 from bionas.errors import InputError
-from bionas.records.windows import task_name_problem, write_summary, write_windows
+from bionas.records.windows import (
+    genome_origin,
+    task_name_problem,
+    write_summary,
+    write_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             chromosomes=args.chromosomes,
             max_peaks=args.max_peaks,
         )
-    write_windows(args.out, result.table)
+        # encode reads the genome again with these windows: record which genome it was
+        origin = genome_origin(args.genome, genome.sizes, result.table)
+    write_windows(args.out, result.table, genome=origin)
     write_summary(args.summary, result.summary)
     log.info("wrote %s (%d windows) and %s", args.out, len(result.table), args.summary)
     return 0
