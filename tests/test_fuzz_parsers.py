@@ -179,9 +179,13 @@ def peak_record(draw):
     end = start + length
     if offset is None:
         line = f"{chrom}\t{start}\t{end}"
+        if draw(st.booleans()):  # BED12: column 10 is a block count, never a summit
+            line += f"\tb\t0\t+\t{start}\t{end}\t0\t{draw(st.integers(1, 9))}\t{length}\t0"
         summit = (start + end) // 2
     else:
         line = f"{chrom}\t{start}\t{end}\tp\t0\t.\t1.5\t2\t3\t{offset}"
+        if draw(st.booleans()):  # idr output: IDR values and both replicates' peaks follow
+            line += f"\t1.2\t2.5\t{start}\t{end}\t1.0\t{offset}\t{start}\t{end}\t2.0\t-1"
         summit = (start + end) // 2 if offset == -1 else start + offset
     return line, (chrom, start, end, summit)
 

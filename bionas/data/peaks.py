@@ -1,4 +1,4 @@
-"""Peak files (BED3/BED6/narrowPeak) -> summit windows labelled per task."""
+"""Peak files (BED3/BED6/narrowPeak/idr output/broadPeak/BED12) -> summit windows labelled per task."""
 
 from __future__ import annotations
 
@@ -98,14 +98,22 @@ class TaskWindows:
     dropped_at_edge: int
 
 
+#: Column counts of a line whose column 10 is a narrowPeak summit offset: narrowPeak, and
+#: the output of ``idr`` (ENCODE's replicate consistency), which appends to the merged
+#: narrowPeak columns 11-12 (local and global IDR) and 13-20 (start, end, signalValue and
+#: summit of the peak in each of the two replicates). BED12's column 10 is a block count.
+NARROWPEAK_COLUMNS = (10, 20)
+
+
 def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> Peaks:
     """Read one peak file (BED3, BED6, narrowPeak, broadPeak or BED12) and check every line.
 
     The file may be plain text or gzip/bgzip-compressed (as ENCODE ships
     ``.bed.gz``). ``track``, ``browser`` and ``#`` lines and blank lines are
-    skipped. A narrowPeak summit (column 10 of a 10-column line, offset from
-    the start; -1 = none) must lie inside its peak; every other line (BED12's
-    column 10 is a block count) is centred on its midpoint.
+    skipped. A narrowPeak summit (column 10 of a 10-column line, or of a
+    20-column line of ``idr`` output; offset from the start; -1 = none) must
+    lie inside its peak; every other line (BED12's column 10 is a block count)
+    is centred on its midpoint.
 
     ``what`` names the file in messages (default: the task's peak file), for
     other region files read the same way (a blacklist).
@@ -153,7 +161,7 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
                 f"start must be below end, found start={start} end={end}", path=path, line=number
             )
         summit = (start + end) // 2
-        if len(fields) == 10 and fields[9].strip() not in ("-1", "", "."):
+        if len(fields) in NARROWPEAK_COLUMNS and fields[9].strip() not in ("-1", "", "."):
             if not _INTEGER.fullmatch(fields[9].strip()):
                 raise InputError(
                     f"narrowPeak summit (column 10) must be an integer offset, found {clipped(fields[9])}",
@@ -187,9 +195,9 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
 
 
 def _strength(fields: list[str]) -> float:
-    """signalValue (column 7 of a narrowPeak/broadPeak line), else score (column 5), else NaN."""
+    """signalValue (column 7 of a narrowPeak, idr or broadPeak line), else score (column 5), else NaN."""
     for column in (6, 4):
-        if len(fields) > column and (len(fields) in (9, 10) or column == 4):
+        if len(fields) > column and (len(fields) in (9, *NARROWPEAK_COLUMNS) or column == 4):
             try:
                 value = float(fields[column])
             except ValueError:
