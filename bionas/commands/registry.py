@@ -100,7 +100,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
 
 def output_paths(command: str, args: argparse.Namespace) -> list[str]:
     """The outputs the parsed ``args`` of ``command`` name, in the order of :data:`OUTPUTS`."""
-    return [getattr(args, dest) for dest in OUTPUTS[command] if getattr(args, dest, None) is not None]
+    return [getattr(args, dest) for dest in OUTPUTS.get(command, ()) if getattr(args, dest, None) is not None]
 
 
 def refuse_clashes(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -112,7 +112,7 @@ def refuse_clashes(command: str, parser: argparse.ArgumentParser, args: argparse
     ``NAME=PATH`` is read as its path too). Checked before anything is written.
     """
     flags = {a.dest: (a.option_strings or [a.dest])[-1] for a in parser._actions}
-    outputs = [(dest, getattr(args, dest)) for dest in OUTPUTS[command] if getattr(args, dest, None) is not None]
+    outputs = [(dest, getattr(args, dest)) for dest in OUTPUTS.get(command, ()) if getattr(args, dest, None) is not None]
     seen: dict[Path, str] = {}
     for dest, value in outputs:
         key = lock_file(value)

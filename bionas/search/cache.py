@@ -76,9 +76,11 @@ def cache_store(
 ) -> None:
     """Add an entry: written in a temporary directory, then renamed to ``cache_dir/key``.
 
-    If another job stored the same key first, its entry is kept. Temporary
-    directories of this key left by killed jobs (dead PIDs of this host) are
-    removed first.
+    If another job stored the same key first, its entry is kept. The entry
+    holds no ``step`` or ``child`` (a hit takes its own), so it does not depend
+    on which of two children of one architecture, training at once, stored it
+    first. Temporary directories of this key left by killed jobs (dead PIDs of
+    this host) are removed first.
     """
     cache_dir = output_dir(cache_dir)
     final = cache_dir / key
@@ -89,8 +91,9 @@ def cache_store(
     try:
         if model_path is not None:
             shutil.copyfile(model_path, tmp / MODEL_FILE)
+        stored = {**record, "step": None, "child": None}
         (tmp / RESULT_FILE).write_text(
-            json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
+            json.dumps(stored, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
         )
         try:
             os.rename(tmp, final)
