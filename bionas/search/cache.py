@@ -91,7 +91,7 @@ def cache_store(
     try:
         if model_path is not None:
             shutil.copyfile(model_path, tmp / MODEL_FILE)
-        stored = {**record, "step": None, "child": None}
+        stored = {k: v for k, v in record.items() if k not in ("step", "child")}
         (tmp / RESULT_FILE).write_text(
             json.dumps(stored, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
         )

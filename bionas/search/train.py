@@ -291,6 +291,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
     return Monitor()
 
 
+@terminate_at_checks()  # a SIGTERM meanwhile takes effect after the current batch
 def train_child(
     space: ModelSpace,
     layer_names: list[str] | tuple[str, ...],
@@ -319,17 +320,6 @@ def train_child(
     A SIGTERM meanwhile ends it (:class:`~bionas.errors.Terminated`) after the
     current batch, or when it returns, never from inside TensorFlow.
     """
-    with terminate_at_checks():
-        return _train_child(space, layer_names, train, val, settings)
-
-
-def _train_child(
-    space: ModelSpace,
-    layer_names: list[str] | tuple[str, ...],
-    train: Tensors,
-    val: Tensors,
-    settings: TrainSettings,
-) -> ChildResult:
     start = time.monotonic()
     params = count_params(space, layer_names, train.length, train.n_tasks)
     if params > settings.max_params:
