@@ -214,6 +214,26 @@ def test_lambda_change_rescores_without_retraining(finished, tmp_path):
             assert record["cached"] or not seen_before
 
 
+def test_a_changed_setting_that_a_param_reads_beside_an_input_reruns_its_rules(finished, tmp_path):
+    """Snakemake records no param that reads a rule's input: the settings such params hold
+    (final.top_k, interpret.collection) are plain params too, so changing them reruns the
+    rules that use them, and only the final stage and the motif comparison."""
+    for key, value, rules in (
+        (("final", "top_k"), 1, ["select_architecture"]),
+        (("interpret", "collection"), "JASPAR2022", ["motif_families", "interpret_filters"]),
+    ):
+        workdir = tmp_path / key[1]
+        shutil.copytree(finished, workdir, symlinks=True)
+        config = load_case("tiny")
+        config.setdefault(key[0], {})[key[1]] = value
+        plan = snakemake(workdir, config, "--dry-run", "--cores", "2")
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        for rule in rules:
+            assert f"rule {rule}:" in plan.stdout, (key, rule, plan.stdout[-3000:])
+        for rule in ("train_child", "score_child", "update_controller"):
+            assert f"rule {rule}:" not in plan.stdout, (key, rule)
+
+
 def test_train_a_found_architecture_without_searching(finished, tmp_path):
     """New data, no search: point final.architecture at an earlier run's choice, in the
     same directory as the README does; the earlier run is neither rerun nor touched."""

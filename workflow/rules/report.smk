@@ -88,6 +88,9 @@ rule motif_families:
             if input.collection
             else config["interpret"]["collection"]
         ),
+        # the setting again as a plain value: Snakemake records no param that reads the
+        # input, so a new interpret.collection would not rerun this rule
+        collection_setting=config["interpret"]["collection"],
         tax_group=config["interpret"]["tax_group"],
         cache_dir=config["interpret"]["cache_dir"],
     shell:
@@ -174,6 +177,9 @@ rule interpret_filters:
             if input.collection
             else config["interpret"]["collection"]
         ),
+        # the setting again as a plain value: Snakemake records no param that reads the
+        # input, so a new interpret.collection would not rerun this rule
+        collection_setting=config["interpret"]["collection"],
         tax_group=config["interpret"]["tax_group"],
         temperature=config["search"]["temperature"],
         activation_threshold=config["interpret"]["activation_threshold"],
@@ -231,6 +237,9 @@ rule attribute_final:
             if input.collection
             else config["interpret"]["collection"]
         ),
+        # the setting again as a plain value: Snakemake records no param that reads the
+        # input, so a new interpret.collection would not rerun this rule
+        collection_setting=config["interpret"]["collection"],
         tax_group=config["interpret"]["tax_group"],
         q_threshold=config["interpret"]["q_threshold"],
         max_seqlets=config["interpret"]["max_seqlets"],
