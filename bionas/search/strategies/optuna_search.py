@@ -30,6 +30,7 @@ Optuna is imported by :meth:`OptunaController.propose` only, so importing
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,9 @@ class OptunaController(Controller):
     def _init_extra(self, seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"history": [], "batches": []}, {}
 
+    @abstractmethod
     def _sampler(self, optuna, seed: int, state: ControllerState):
-        """The sampler of one step, seeded with ``seed``."""
-        raise NotImplementedError
+        """The sampler of one step, seeded with ``seed`` (each Optuna strategy gives its own)."""
 
     def _trial_attrs(self, optuna, state: ControllerState) -> list[dict[str, Any]]:
         """System attributes of every history trial (none by default)."""
