@@ -52,7 +52,7 @@ import traceback
 from pathlib import Path
 
 #: subcommands that import TensorFlow and go through the worker when there is one
-COMMANDS = frozenset({"train-child", "evaluate", "compare-motifs", "predict"})
+COMMANDS = frozenset({"train-child", "continue-child", "evaluate", "compare-motifs", "predict"})
 ENV = "BIONAS_WORKER"
 #: environment variables read when TensorFlow or Keras is imported: a job whose
 #: values differ from the worker's runs the command itself

@@ -38,6 +38,7 @@ TRAIN_KEYS = {
     "seed",
     "settings",
     "history",
+    "rung",
 }
 METRICS_KEYS = {
     "status",
@@ -61,6 +62,7 @@ METRICS_KEYS = {
     "seconds",
     "params",
     "cached",
+    "rung",
 }
 
 

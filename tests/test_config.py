@@ -274,3 +274,32 @@ def test_the_schema_and_the_workflow_use_the_names_rule_of_the_code():
     for name, _ in [*UNSAFE_NAMES, ("lab", ""), ("a.b-c_1", ""), ("x" * 100, "")]:
         if not name.endswith("\n"):  # JSON Schema's '$' lets a final newline through in Python
             assert (re.search(patterns[0], name) is None) == (name_problem(name) is not None), name
+
+
+@pytest.mark.parametrize(
+    ("fidelity", "key", "fragment"),
+    [
+        ({"epochs": [5], "keep": 0.5}, "search.fidelity.epochs", ""),
+        ({"epochs": [5, 3], "keep": 0.5}, "search.fidelity.epochs", "increase"),
+        ({"epochs": [3, 10], "keep": 1.5}, "search.fidelity.keep", ""),
+        ({"epochs": [3, 10], "keep": [5]}, "search.fidelity.keep", "rung 0 has 4"),
+        ({"epochs": [3, 10, 20], "keep": [2]}, "search.fidelity.keep", "needs 2"),
+        ({"epochs": [3, 10]}, "search.fidelity", "keep"),
+        ({"epochs": [3, 10], "keep": 0.5, "eta": 3}, "search.fidelity", "eta"),
+    ],
+)
+def test_a_bad_fidelity_ladder_is_refused_naming_the_key(fidelity, key, fragment):
+    search = {"children_per_step": 4, "fidelity": fidelity}
+    try:
+        msg = _run_problem(search)
+    except Exception as err:  # the schema refuses it first
+        msg = str(err)
+    assert key in msg and fragment in msg, msg
+
+
+def test_a_fidelity_ladder_passes_and_is_off_by_default():
+    from bionas.pipeline.config import check_run
+
+    assert validate_config(MINIMAL)["search"]["fidelity"] is None
+    search = {"children_per_step": 4, "fidelity": {"epochs": [3, 10, 30], "keep": 0.5}}
+    check_run(validate_config({**MINIMAL, "search": search}), "my.yaml")

@@ -106,6 +106,13 @@ def inputs(tmp_path_factory) -> Path:
         "--epochs", "1", "--batch-size", "32")  # fmt: skip
     _ok("score-child", "--space", d / "space.yaml", "--train-result", child / "train.json",
         "--priors", d / "priors.meme", "--out", child / "metrics.json")  # fmt: skip
+    kept = d / "halving" / "step_001" / "child_00"  # successive halving: a first rung
+    _ok("train-child", "--space", d / "space.yaml", "--architecture", d / "arch.json",
+        "--train", d / "train.npz", "--val", d / "val.npz", "--out-dir", kept,
+        "--epochs", "1", "--batch-size", "32", "--learning-rate", "0.01", "--keep-resume")  # fmt: skip
+    _ok("score-child", "--space", d / "space.yaml", "--train-result", kept / "train.json",
+        "--priors", d / "priors.meme", "--out", kept / "metrics.json")  # fmt: skip
+    _ok(*BASE["promote"](d, d / "halving" / "step_001" / "rung_1"))
     _ok("init-controller", "--space", d / "space.yaml", "--controller", "rl", "--out", d / "state0")
     run = d / "run"
     step = run / "search" / "step_001"
@@ -196,6 +203,16 @@ BASE = {
         "--train", d / "train.npz", "--val", d / "val.npz", "--out-dir", o / "child",
         "--epochs", "1", "--batch-size", "32", "--learning-rate", "0.01",
     ],
+    "promote": lambda d, o: [
+        "promote", "--space", d / "space.yaml", "--rung", "1", "--n", "1", "--epochs", "2",
+        "--metrics", d / "halving" / "step_001" / "child_00" / "metrics.json",
+        "--out", o / "promoted.json",
+    ],
+    "continue-child": lambda d, o: [
+        "continue-child", "--promoted", d / "halving" / "step_001" / "rung_1" / "promoted.json",
+        "--slot", "0", "--train", d / "train.npz", "--val", d / "val.npz", "--out-dir", o / "slot",
+        "--batch-size", "32", "--learning-rate", "0.01",
+    ],
     "score-child": lambda d, o: [
         "score-child", "--space", d / "space.yaml", "--train-result", d / "child" / "train.json",
         "--priors", d / "priors.meme", "--out", o / "metrics.json", "--lambda", "1",
@@ -269,6 +286,7 @@ BASE = {
 EXAMPLES = {
     "simulate": 20, "decompress-genome": 25, "prepare": 30, "encode": 20, "priors": 20,
     "init-controller": 25, "propose": 25, "train-child": 20, "score-child": 20,
+    "promote": 20, "continue-child": 10,
     "update-controller": 25, "select-architecture": 20, "evaluate": 15, "replay": 25,
     "motif-families": 15, "compare-motifs": 10, "attribute": 10, "report": 8,
     "status": 15, "predict": 20, "bigwig": 20, "export": 4,

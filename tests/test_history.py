@@ -99,7 +99,7 @@ def test_metrics_keys_match_the_documented_contract():
 def test_columns():
     assert history_columns(SPACE) == [
         "conv", "reduce", "val_loss", "knowledge", "val_auroc", "replicate",
-        "reward", "step", "child", "id", "status", "cached",
+        "reward", "step", "child", "id", "status", "cached", "rung",
     ]
 
 
@@ -141,7 +141,11 @@ def test_write_read_round_trip_and_replayable(tmp_path):
     write_history(path, h)
     text = path.read_text()
     assert text.splitlines()[0].split("\t") == history_columns(SPACE)
-    assert "\tnan\t" in text and "\ttrue\n" in text
+    assert "\tnan\t" in text and "\ttrue\t0\n" in text
+    # a history written before successive halving (no rung column) reads as rung 0
+    old = tmp_path / "old.tsv"
+    old.write_text("\n".join("\t".join(line.split("\t")[:-1]) for line in text.splitlines()) + "\n")
+    assert read_history(old, SPACE)["rung"].tolist() == [0, 0, 0]
     back = read_history(path, SPACE)
     assert back["reward"].tolist() == [-0.7, -10.0, -0.7]
     assert back["conv"].tolist()[2] == "conv_a"
@@ -163,7 +167,7 @@ def test_write_read_round_trip_and_replayable(tmp_path):
         ("conv_b", "conv_z", "no option 'conv_z'", 3),
         ("\t-10.0\t", "\tlots\t", "reward must be a number", 3),
         ("\tfailed\t", "\tbroken\t", "status must be", 3),
-        ("\ttrue\n", "\tmaybe\n", "cached must be true or false", 4),
+        ("\ttrue\t", "\tmaybe\t", "cached must be true or false", 4),
     ],
 )
 def test_read_history_rejects_bad_rows(tmp_path, old, new, match, line):

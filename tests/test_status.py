@@ -39,10 +39,16 @@ def _run_in_step_two(tmp_path: Path) -> Path:
     for step in (one, two):
         step.mkdir(parents=True)
         (step / "proposals.json").write_text(json.dumps([{}, {}, {}]))
-    _child(one, 0, status="ok", seconds=10.0, cached=False)
-    _child(one, 1, status="ok", seconds=20.0, cached=False)
-    _child(one, 2, status="failed", seconds=1.0, cached=False)
-    _child(two, 0, status="ok", seconds=0.1, cached=True)
+    _child(one, 0, status="ok", seconds=10.0, cached=False, epochs=3)
+    _child(one, 1, status="ok", seconds=20.0, cached=False, epochs=3)
+    _child(one, 2, status="failed", seconds=1.0, cached=False, epochs=1)
+    _child(two, 0, status="ok", seconds=0.1, cached=True, epochs=3)
+    # successive halving: child 1 continued from 3 to 8 epochs
+    rung = one / "rung_1"
+    (rung / "slot_00").mkdir(parents=True)
+    (rung / "promoted.json").write_text(json.dumps({"step": 1, "rung": 1, "epochs": 8, "promoted": [
+        {"slot": 0, "child": 1, "from": "child_01", "reward": -0.6}]}))  # fmt: skip
+    (rung / "slot_00" / "train.json").write_text(json.dumps({"status": "ok", "epochs": 8}))
     (two / "child_01").mkdir()  # training: no train.json yet
     (one / "history.tsv").write_text(HISTORY)
     start = time.time() - 100
@@ -58,13 +64,14 @@ def test_progress_of_a_run_in_its_second_step(tmp_path):
     assert p["current_step"] == {"step": 2, "done": 1, "proposed": 3}
     assert (p["children_proposed"], p["children_trained"], p["children_failed"]) == (6, 3, 1)
     assert p["children_cached"] == 1 and p["mean_child_seconds"] == pytest.approx(31 / 3, abs=0.01)
+    assert p["child_epochs"] == 3 + 3 + 1 + 5  # the cache hit trained none
     assert p["mean_step_seconds"] == pytest.approx(40, abs=0.5)
     assert p["seconds_left"] == pytest.approx(80, abs=1)
     assert p["best"] == {"step": 1, "child": 1, "reward": -0.6, "layers": "conv_b -> max4"}
     assert p["final"] is None and p["report"] is False
     text = "\n".join(status_lines(run, p))
     assert "search: 1 of 3 steps done" in text and "step 2: 1 of 3 children trained" in text
-    assert "3 trained, 1 failed, 1 from the cache, of 6 proposed" in text
+    assert "3 trained, 1 failed, 1 from the cache, of 6 proposed; 12 child-epochs" in text
     assert "search time left 1 min 20 s" in text
     # the total is remembered from an earlier progress.json
     (run / "search/progress.json").write_text(json.dumps(p))

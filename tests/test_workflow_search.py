@@ -378,3 +378,54 @@ def test_the_final_model_scores_the_configured_range(finished):
     finally:
         bw.close()
     assert [v for _, _, v in entries] == pytest.approx(got["bound"].tolist(), abs=1e-6)
+
+
+def test_successive_halving_promotes_continues_and_learns_from_the_last_rung(tmp_path):
+    """search.fidelity with three rungs (1, 2 and 4 epochs; 3 -> 2 -> 1 children) through
+    Snakemake: every step's children train one epoch, the best two continue to two epochs
+    and the best of those to four, each from its saved state; the history holds each
+    child's result at the highest rung it reached, and a finished run has nothing to do."""
+    workdir = tmp_path / "work"
+    config = load_case("tiny")
+    config["run"] = "halving"
+    config["search"].update(
+        controller="tpe", children_per_step=3, tpe={"n_startup": 1},
+        fidelity={"epochs": [1, 2, 4], "keep": [2, 1]},
+    )  # fmt: skip
+    config["training"]["patience"] = 5
+    last = f"results/tiny/halving/search/step_{STEPS:03d}/history.tsv"
+    proc = snakemake(workdir, config, "--cores", "2", last)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = workdir / "results/tiny/halving"
+    history = pd.read_csv(workdir / last, sep="\t")
+    assert len(history) == STEPS * 3
+    for step in range(1, STEPS + 1):
+        where = run / f"search/step_{step:03d}"
+        rows = history[history["step"] == step].set_index("child")
+        assert sorted(rows["rung"]) == [0, 1, 2]
+        rung0 = {c: json.loads((where / f"child_{c:02d}/metrics.json").read_text()) for c in range(3)}
+        first = json.loads((where / "rung_1/promoted.json").read_text())
+        ranked = sorted(range(3), key=lambda c: (-rung0[c]["reward"], c))
+        assert [e["child"] for e in first["promoted"]] == ranked[:2]
+        assert [e["from"] for e in first["promoted"]] == [f"child_{c:02d}" for c in ranked[:2]]
+        second = json.loads((where / "rung_2/promoted.json").read_text())
+        assert second["epochs"] == 4 and len(second["promoted"]) == 1
+        top = second["promoted"][0]["child"]
+        assert rows.loc[top, "rung"] == 2
+        final = json.loads((where / "rung_2/slot_00/metrics.json").read_text())
+        assert rows.loc[top, "reward"] == pytest.approx(final["reward"])
+        trained = json.loads((where / "rung_2/slot_00/train.json").read_text())
+        assert trained["epochs"] == 4 and len(trained["history"]["val_loss"]) == 4
+        start = json.loads((where / f"{second['promoted'][0]['from']}/train.json").read_text())
+        assert trained["history"]["val_loss"][:2] == start["history"]["val_loss"]
+        assert not (where / "rung_2/slot_00/resume.keras").exists()  # the last rung keeps none
+        dropped = ranked[2]
+        assert rows.loc[dropped, "rung"] == 0
+        assert rows.loc[dropped, "reward"] == pytest.approx(rung0[dropped]["reward"])
+    state = json.loads((run / f"controller/step_{STEPS:03d}/state.json").read_text())
+    assert state["n_seen"] == STEPS * 3
+    # per step 3 x 1 epoch, then 2 x 1 more and 1 x 2 more (nothing stops early, nothing repeats)
+    progress = json.loads((run / "search/progress.json").read_text())
+    assert progress["child_epochs"] == STEPS * (3 + 2 + 2)
+    plan = snakemake(workdir, config, "--cores", "2", "--dry-run", last)
+    assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-2000:]

@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init-controller": ("init_controller", "write the first state of a search controller"),
     "propose": ("propose", "controller state -> N architectures as JSON"),
     "train-child": ("train_child", "train one child architecture on the tensors"),
+    "promote": ("promote", "the children of a rung that continue to the next (successive halving)"),
+    "continue-child": ("continue_child", "continue a promoted child's training to its next rung"),
     "score-child": ("score_child", "knowledge dissimilarity and reward of a trained child"),
     "update-controller": ("update_controller", "controller state + a step's metrics -> new state"),
     "select-architecture": (
@@ -82,6 +84,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "init-controller": ("out",),
     "propose": ("out",),
     "train-child": ("out_dir",),
+    "promote": ("out",),
+    "continue-child": ("out_dir",),
     "score-child": ("out",),
     "update-controller": ("out", "history_out"),
     "select-architecture": ("out",),

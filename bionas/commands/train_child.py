@@ -26,7 +26,13 @@ from bionas.commands.argtypes import integer, non_negative_int, number
 from bionas.records.architecture import read_architecture
 from bionas.records.space import load_space
 from bionas.records.tensors import check_pair, load_tensors
-from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings, write_train_result
+from bionas.records.train_result import (
+    MODEL_FILE,
+    RESULT_FILE,
+    RESUME_FILE,
+    TrainSettings,
+    write_train_result,
+)
 
 log = logging.getLogger("bionas.train_child")
 
@@ -59,7 +65,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="C",
         help="reuse and store results keyed by architecture, tensor contents and settings",
     )
+    add_training_arguments(parser)
+    parser.add_argument(
+        "--keep-resume",
+        action="store_true",
+        help=f"also write DIR/{RESUME_FILE} (the last epoch's weights and optimizer state), "
+        "from which `bionas continue-child` continues (successive halving)",
+    )
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """A flag per :class:`TrainSettings` field (but ``skip``), and ``--fail-fatal``."""
     for f in dataclasses.fields(TrainSettings):
+        if f.name in skip:
+            continue
         low = f.metadata.get("minimum")
         kind = (
             integer(low, f.metadata.get("maximum")) if f.type == "int" else number(low, low_open=f.metadata.get("open", False))
@@ -77,22 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from bionas.search.child import run_child
-
-    settings = TrainSettings(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)}
-    )
-    train = load_tensors(args.train)
-    val = load_tensors(args.val)
-    check_pair(train, val)
-    space = load_space(args.space, window=train.length)
-    arch = read_architecture(args.architecture, space, index=args.index)
-    out_dir = Path(args.out_dir)
-    record = run_child(space, arch, train, val, settings, out_dir, args.cache_dir)
+def finish(args: argparse.Namespace, out_dir: Path, record: dict, command: str = "train-child") -> int:
+    """Log the child's result and write its ``train.json`` (last); 1 for a failed child with
+    ``--fail-fatal`` (nothing written)."""
     if record["status"] != "ok":
         if args.fail_fatal:
-            print(f"bionas train-child: child failed: {record['error']}", file=sys.stderr)
+            print(f"bionas {command}: child failed: {record['error']}", file=sys.stderr)
             return 1
         log.warning("child failed: %s", record["error"])
     else:
@@ -107,3 +116,21 @@ def run(args: argparse.Namespace) -> int:
         )
     write_train_result(out_dir / RESULT_FILE, record)
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from bionas.search.child import run_child
+
+    settings = TrainSettings(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)}
+    )
+    train = load_tensors(args.train)
+    val = load_tensors(args.val)
+    check_pair(train, val)
+    space = load_space(args.space, window=train.length)
+    arch = read_architecture(args.architecture, space, index=args.index)
+    out_dir = Path(args.out_dir)
+    record = run_child(
+        space, arch, train, val, settings, out_dir, args.cache_dir, keep_resume=args.keep_resume
+    )
+    return finish(args, out_dir, record)

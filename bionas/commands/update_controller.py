@@ -1,7 +1,8 @@
 """``bionas update-controller``: controller state + a step's metrics -> new state and history.
 
-Reads each child's ``metrics.json``, learns from the ``(layers, reward)``
-pairs in child order (``(layers, (-val_loss, -K))`` for a controller with two
+Reads each child's ``metrics.json`` (with successive halving, also those
+of every later rung, and takes each child's result at the highest rung it
+reached), learns from the ``(layers, reward)`` pairs in child order (``(layers, (-val_loss, -K))`` for a controller with two
 objectives, ``search.objective: pareto``), writes the new state to ``--out`` (the input state is
 never changed) and ``--history-out`` = the rows of ``--history-in`` followed by
 this step's rows in child order.
@@ -23,6 +24,7 @@ from bionas.records.history import (
 )
 from bionas.records.metrics import read_metrics
 from bionas.records.space import load_space
+from bionas.search.fidelity import best_rung
 from bionas.search.strategies import load_controller
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", required=True, help="model-space YAML")
     parser.add_argument("--state", required=True, help="controller state directory (read only)")
-    parser.add_argument("--metrics", required=True, nargs="+", help="metrics.json of each child of the step")
+    parser.add_argument("--metrics", required=True, nargs="+",
+                        help="metrics.json of each child of the step (and of each slot of its later rungs)")
     parser.add_argument("--out", required=True, help="directory for the new state")
     parser.add_argument("--history-out", required=True, help="history TSV to write")
     parser.add_argument("--history-in", help="history TSV of the earlier steps")
@@ -52,12 +55,15 @@ def run(args: argparse.Namespace) -> int:
             "pass the children of one step",
             args.metrics[0],
         )
-    seen: dict[int, str] = {}
+    seen: dict[tuple[int, int], str] = {}
     for path, m in zip(args.metrics, metrics, strict=True):
-        if m["child"] in seen:
-            raise InputError(f"child {m['child']} is also in {seen[m['child']]}", path, key="child")
-        seen[m["child"]] = path
-    metrics.sort(key=lambda m: m["child"])
+        if (m["child"], m["rung"]) in seen:
+            where = f" at rung {m['rung']}" if m["rung"] else ""
+            raise InputError(
+                f"child {m['child']}{where} is also in {seen[m['child'], m['rung']]}", path, key="child"
+            )
+        seen[m["child"], m["rung"]] = path
+    metrics = best_rung(metrics, args.metrics[0])  # successive halving: each child's last rung
     step = next(iter(steps))
     if step != state.step + 1:
         log.warning("learning from step %d with a state after %d update(s) (expected step %d)",

@@ -319,6 +319,10 @@ def check_run(config: Mapping[str, Any], source: str) -> None:
             key="search",
         )
     _check_objective(search, final, source)
+    if search.get("fidelity"):
+        from bionas.search.fidelity import ladder_from_config
+
+        ladder_from_config(search, source)
     k = final["top_k"]
     if k > 1 and final["select"] == "controller":
         raise InputError(

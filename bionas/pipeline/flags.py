@@ -46,9 +46,25 @@ def _train_settings(training: Mapping[str, Any]) -> dict[str, Any]:
     return {name: training[name] for name in names if name in training}
 
 
-def training_flags(training: Mapping[str, Any], fail_fatal: bool = False) -> str:
-    """``bionas train-child`` flags of a search child from the ``training`` block."""
-    return as_flags({**_train_settings(training), "fail_fatal": bool(fail_fatal)})
+def training_flags(
+    training: Mapping[str, Any],
+    fail_fatal: bool = False,
+    fidelity: Mapping[str, Any] | None = None,
+    rung: int = 0,
+) -> str:
+    """``bionas train-child`` flags of a search child from the ``training`` block; with
+    ``search.fidelity``, rung 0's epochs and ``--keep-resume`` (a later rung continues from
+    the child). ``rung`` >= 1: the flags of ``bionas continue-child`` (no ``--epochs``: the
+    rung's promotion file holds them; ``--keep-resume`` unless it is the last rung)."""
+    settings = _train_settings(training)
+    keep = False
+    if fidelity:
+        ladder = list(fidelity["epochs"])
+        settings["epochs"] = ladder[0]
+        keep = rung < len(ladder) - 1
+        if rung > 0:
+            settings.pop("epochs")
+    return as_flags({**settings, "keep_resume": keep, "fail_fatal": bool(fail_fatal)})
 
 
 def final_training_flags(

@@ -3,7 +3,7 @@
 ``history.tsv`` holds one row per child, in the columns::
 
     <one per layer: option name>  val_loss  knowledge  val_auroc  replicate
-    reward  step  child  id  status  cached
+    reward  step  child  id  status  cached  rung
 
 The first columns are those of a replay table (:mod:`bionas.search.replay`), so any
 finished search can be replayed with other Lambdas or controllers.
@@ -36,7 +36,7 @@ from bionas.records.space import ModelSpace
 METRIC_COLUMNS = ("val_loss", "knowledge", "val_auroc", "replicate")
 
 
-TRAILING_COLUMNS = ("reward", "step", "child", "id", "status", "cached")
+TRAILING_COLUMNS = ("reward", "step", "child", "id", "status", "cached", "rung")
 
 
 _RERUN = "delete it and rerun the stage that wrote it"
@@ -55,6 +55,7 @@ def metrics_row(space: ModelSpace, metrics: Mapping[str, Any]) -> dict[str, Any]
         row[key] = math.nan if v is None else float(v)
     for key in ("step", "child", "id", "status", "cached"):
         row[key] = metrics[key]
+    row["rung"] = int(metrics.get("rung") or 0)
     return row
 
 
@@ -121,6 +122,8 @@ def read_history(path: str | PathLike, space: ModelSpace) -> pd.DataFrame:
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"not a readable TSV ({err}); {_RERUN}", path) from None
     columns = history_columns(space)
+    if "rung" not in raw.columns:  # written before successive halving
+        raw["rung"] = "0"
     missing = [c for c in columns if c not in raw.columns]
     if missing:
         raise InputError(
@@ -141,7 +144,7 @@ def read_history(path: str | PathLike, space: ModelSpace) -> pd.DataFrame:
         out[layer.name] = raw[layer.name]
     for key in ("val_loss", "knowledge", "val_auroc", "reward"):
         out[key] = _numeric(raw[key], path, key)
-    for key in ("replicate", "step", "child"):
+    for key in ("replicate", "step", "child", "rung"):
         values = _numeric(raw[key], path, key)
         # finite and exact in float64 (inf or 1e300 would not cast to int)
         bad = ~(values.notna() & (values >= 0) & (values <= 2**53) & (values == values.round()))

@@ -9,7 +9,10 @@ controller update, the history and the final stage.
      "knowledge": float | null, "knowledge_per_prior": {motif id: float} | null,
      "reward": float, "lambda": float, "lambda_reg": float, "reward_kind": "loss" | "auroc",
      "temperature": float, "both_strands": bool,
-     "epochs", "seconds", "params", "cached"}              (from train.json)
+     "epochs", "seconds", "params", "cached", "rung"}      (from train.json)
+
+``rung`` (missing in older files: 0) is the successive-halving rung the
+metrics belong to (``search.fidelity``).
 """
 
 from __future__ import annotations
@@ -87,8 +90,11 @@ def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) ->
         "epochs": (lambda v: v is None or (is_int(v) and v >= 0), "an integer or null"),
         "seconds": (_optional_number, "a number or null"),
         "cached": (lambda v: isinstance(v, bool), "true or false"),
+        "rung": (lambda v: is_int(v) and 0 <= v < 10, "an integer from 0 to 9"),
     }
-    for key in METRICS_KEYS:
+    for key in (*METRICS_KEYS, "rung"):
+        if key == "rung" and key not in obj:
+            continue
         if key not in obj:
             raise InputError(f"missing key {key!r}; {_RERUN}", path, key=key)
         check, expected = checks[key]
@@ -111,6 +117,7 @@ def read_metrics(path: str | PathLike, space: ModelSpace, child: bool = True) ->
     for key in ("val_loss", "val_auroc", "val_auprc", "knowledge", "seconds"):
         out[key] = math.nan if obj[key] is None else float(obj[key])
     out["reward"] = float(obj["reward"])
+    out["rung"] = int(obj.get("rung", 0))
     return out
 
 
@@ -149,6 +156,7 @@ def metrics_record(train: Mapping[str, Any], score: Any, settings: Any) -> dict[
             "seconds": train["seconds"],
             "params": train["params"],
             "cached": train["cached"],
+            "rung": train.get("rung", 0),
         }
     )
 

@@ -5,11 +5,12 @@
     {"status": "ok" | "failed", "error": null | str,
      "stop_reason": "epochs" | "early_stopping" | "time" | "nan" | "params" | "memory",
      "layers": [option names], "id": str, "step": int | null, "child": int | null,
+     "rung": int (0; successive halving's later rungs: 1, 2, ...; missing: 0),
      "val_loss": float (best epoch), "val_auroc": float, "val_auprc": float (means over tasks),
      "per_task": {task: {"auroc", "auprc", "note": null | why undefined}},
      "epochs": int (run), "best_epoch": int (1-based),
      "seconds": float (build, training, evaluation; not imports),
-     "params": int, "cached": bool, "cache_key": str,
+     "params": int, "cached": bool, "cache_key": str | null (null: a continued rung),
      "model": "model.keras" | null (relative to train.json), "seed": int,
      "settings": {epochs, patience, batch_size, learning_rate, max_seconds,
                   max_params, seed, threads},
@@ -37,6 +38,11 @@ MODEL_FILE = "model.keras"
 
 #: Name of the result record in a child's output directory and a cache entry.
 RESULT_FILE = "train.json"
+
+
+#: The last epoch's weights and optimizer state, from which a later rung continues
+#: (successive halving, ``search.fidelity``): in a child's directory and its cache entry.
+RESUME_FILE = "resume.keras"
 
 
 def json_safe(obj: Any) -> Any:
@@ -69,6 +75,7 @@ def child_record(
             "id": architecture["id"],
             "step": architecture.get("step"),
             "child": architecture.get("child"),
+            "rung": 0,
             "val_loss": result.val_loss if ok else None,
             "val_auroc": result.val_auroc if ok else None,
             "val_auprc": result.val_auprc if ok else None,
@@ -148,6 +155,7 @@ _TRAIN_CHECKS: dict[str, tuple[Any, str]] = {
     "params": (_count, "an integer >= 0"),
     "cached": (lambda v: isinstance(v, bool), "true or false"),
     "model": (lambda v: v is None or _file_name(v), "a file name beside train.json or null"),
+    "rung": (lambda v: _count(v) and v < 10, "an integer from 0 to 9"),
 }
 
 
@@ -167,7 +175,9 @@ def read_train_result(path: str | Path) -> dict[str, Any]:
     )
     if not isinstance(record, dict):
         raise InputError(f"expected a JSON object; {RERUN_TRAIN_CHILD}", path)
-    for key in TRAIN_KEYS:
+    for key in (*TRAIN_KEYS, "rung"):
+        if key == "rung" and key not in record:  # written before successive halving: rung 0
+            continue
         if key not in record:
             raise InputError(f"missing key {key!r}; {RERUN_TRAIN_CHILD}", path, key=key)
         check, expected = _TRAIN_CHECKS[key]
@@ -268,6 +278,7 @@ class ChildResult:
     per_task: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=lambda: {"loss": [], "val_loss": []})
     model: Any = None
+    last_weights: Any = None  # the last epoch's weights (before the best epoch's are restored)
 
     @property
     def cacheable(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bionas import __version__
 from bionas.io import output_dir, remove_dead_temps, temp_prefix
-from bionas.records.train_result import MODEL_FILE, RESULT_FILE, TrainSettings
+from bionas.records.train_result import MODEL_FILE, RESULT_FILE, RESUME_FILE, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,15 @@ def _package_version(name: str) -> str:
 
 
 def cache_key(
-    architecture_id: str, train_sha256: str, val_sha256: str, settings: TrainSettings
+    architecture_id: str,
+    train_sha256: str,
+    val_sha256: str,
+    settings: TrainSettings,
+    resume: bool = False,
 ) -> str:
-    """sha256 of the architecture id, both tensor checksums, every setting and the versions."""
+    """sha256 of the architecture id, both tensor checksums, every setting and the versions;
+    ``resume``: an entry that also holds the last epoch's state (``resume.keras``), which a
+    later rung of successive halving continues from."""
     payload = {
         "format": CACHE_FORMAT,
         "bionas": __version__,
@@ -44,6 +50,8 @@ def cache_key(
         "val": val_sha256,
         "settings": settings.to_dict(),
     }
+    if resume:
+        payload["resume"] = True
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -65,14 +73,20 @@ def cache_lookup(cache_dir: str | PathLike, key: str) -> dict[str, Any] | None:
     if not isinstance(record, dict) or record.get("cache_key") != key:
         log.warning("ignoring a cache entry that does not carry its key: %s", entry)
         return None
-    if record.get("status") == "ok" and not (entry / MODEL_FILE).is_file():
-        log.warning("ignoring a cache entry without %s: %s", MODEL_FILE, entry)
-        return None
+    if record.get("status") == "ok":
+        for name in (MODEL_FILE, *((RESUME_FILE,) if record.get("resume") else ())):
+            if not (entry / name).is_file():
+                log.warning("ignoring a cache entry without %s: %s", name, entry)
+                return None
     return record
 
 
 def cache_store(
-    cache_dir: str | PathLike, key: str, record: dict[str, Any], model_path: Path | None
+    cache_dir: str | PathLike,
+    key: str,
+    record: dict[str, Any],
+    model_path: Path | None,
+    resume_path: Path | None = None,
 ) -> None:
     """Add an entry: written in a temporary directory, then renamed to ``cache_dir/key``.
 
@@ -92,6 +106,9 @@ def cache_store(
         if model_path is not None:
             shutil.copyfile(model_path, tmp / MODEL_FILE)
         stored = {k: v for k, v in record.items() if k not in ("step", "child")}
+        if resume_path is not None:
+            shutil.copyfile(resume_path, tmp / RESUME_FILE)
+            stored["resume"] = True
         (tmp / RESULT_FILE).write_text(
             json.dumps(stored, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8"
         )

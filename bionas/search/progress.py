@@ -7,6 +7,8 @@ folder) and after it has finished:
 - ``search/step_NNN/proposals.json``: the children a step proposed;
 - ``search/step_NNN/child_CC/train.json``: a child that finished training
   (``status`` ok or failed, ``seconds``, ``cached``);
+- ``search/step_NNN/rung_R/promoted.json`` and ``rung_R/slot_JJ/train.json``:
+  successive halving's continued children (their epochs);
 - ``search/step_NNN/history.tsv``: a step whose controller update is done
   (every child so far, with its reward);
 - ``controller/step_000``: the search's start (its modification time);
@@ -85,6 +87,27 @@ def leaderboard(history: pd.DataFrame, rows: int = LEADERBOARD_ROWS) -> pd.DataF
     return out
 
 
+def _continued_epochs(step: Path) -> int:
+    """Epochs the continued rungs of a step trained (successive halving): each slot's epochs
+    less those of the member it continued from."""
+    total = 0
+    for promoted in sorted(step.glob("rung_[1-9]/promoted.json")):
+        record = _json(promoted)
+        if not isinstance(record, dict) or not isinstance(record.get("promoted"), list):
+            continue
+        for entry in record["promoted"]:
+            if not isinstance(entry, dict):
+                continue
+            if not (isinstance(entry.get("slot"), int) and isinstance(entry.get("from"), str)):
+                continue
+            slot = _json(promoted.parent / f"slot_{entry['slot']:02d}" / "train.json")
+            before = _json(step / entry["from"] / "train.json")
+            if isinstance(slot, dict) and isinstance(before, dict):
+                if isinstance(slot.get("epochs"), int) and isinstance(before.get("epochs"), int):
+                    total += max(slot["epochs"] - before["epochs"], 0)
+    return total
+
+
 def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[str, Any]:
     """Where a run stands (see the module docstring for the files read).
 
@@ -101,7 +124,8 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
     dict
         ``steps_done``, ``steps_total``, ``children_proposed``,
         ``children_trained`` (ok), ``children_failed``, ``children_cached``,
-        ``current_step`` (the first step without its controller update, with
+        ``child_epochs`` (epochs trained by the children, not cache hits,
+        successive halving's continued rungs included), ``current_step`` (the first step without its controller update, with
         its ``done``/``proposed`` children), ``best`` (step, child, reward,
         layers of the best child so far), ``mean_child_seconds`` (children
         trained here, not cache hits), ``mean_step_seconds``,
@@ -116,7 +140,7 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
             steps_total = earlier["steps_total"]
     steps = _steps(run)
     done = [s for s in steps if (s / "history.tsv").is_file()]
-    proposed = trained = failed = cached = 0
+    proposed = trained = failed = cached = epochs = 0
     seconds: list[float] = []
     current = None
     for step in steps:
@@ -135,8 +159,12 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
                 failed += 1
             if record.get("cached"):
                 cached += 1
-            elif isinstance(record.get("seconds"), (int, float)):
-                seconds.append(float(record["seconds"]))
+            else:
+                if isinstance(record.get("seconds"), (int, float)):
+                    seconds.append(float(record["seconds"]))
+                if isinstance(record.get("epochs"), int):
+                    epochs += record["epochs"]
+        epochs += _continued_epochs(step)
         if current is None and step not in done:
             current = {"step": int(step.name[5:]), "done": finished, "proposed": n_props}
     # step durations: from the start state to each step's history, in order
@@ -163,6 +191,7 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
         "children_trained": trained,
         "children_failed": failed,
         "children_cached": cached,
+        "child_epochs": epochs,
         "current_step": current,
         "best": best,
         "mean_child_seconds": round(sum(seconds) / len(seconds), 2) if seconds else None,
@@ -196,7 +225,8 @@ def status_lines(run_dir: str | Path, progress: dict[str, Any]) -> list[str]:
         lines.append(f"  step {c['step']}: {c['done']} of {c['proposed']} children trained")
     lines.append(
         f"children: {p['children_trained']} trained, {p['children_failed']} failed, "
-        f"{p['children_cached']} from the cache, of {p['children_proposed']} proposed"
+        f"{p['children_cached']} from the cache, of {p['children_proposed']} proposed; "
+        f"{p.get('child_epochs', 0)} child-epochs trained"
     )
     if p["best"] is not None:
         b = p["best"]

@@ -65,10 +65,12 @@ here too; :mod:`bionas.commands.train_child` wires them to the command line.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -184,7 +186,21 @@ def _stop_reason(nan: bool, time_up: bool, early: bool) -> str:
     return "early_stopping" if early else "epochs"
 
 
-def _make_monitor(keras, patience: int, max_seconds: float, start: float):
+@dataclass(frozen=True)
+class Resume:
+    """Where a continued training starts (successive halving, :func:`continue_child`): the
+    epochs done, the best validation loss so far, its 1-based epoch and weights, and the
+    per-epoch losses so far."""
+
+    epochs: int
+    best: float
+    best_epoch: int
+    best_weights: list
+    loss: list[float]
+    val_loss: list[float]
+
+
+def _make_monitor(keras, patience: int, max_seconds: float, start: float, resume: Resume | None = None):
     """A callback for early stopping, best-weights restore, the time cap and NaN detection.
 
     Keras's ``EarlyStopping(monitor="val_loss", mode="min", min_delta=0,
@@ -220,6 +236,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
             self.time_up = False
             self.loss: list[float] = []
             self.val_loss: list[float] = []
+            self.last_weights: list | None = None
 
         # Keras keeps a 0-based ``best_epoch`` (0 before any epoch); ours is 1-based.
         @property
@@ -242,6 +259,14 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
             self.best = math.inf
+            if resume is not None:
+                self.epochs_run = resume.epochs
+                self.best = resume.best
+                self.best_weights = resume.best_weights
+                self.best_epoch = resume.best_epoch - 1
+                self.wait = resume.epochs - resume.best_epoch
+                self.loss = list(resume.loss)
+                self.val_loss = list(resume.val_loss)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -285,6 +310,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float):
             self._check_time()
 
         def on_train_end(self, logs=None):
+            self.last_weights = self.model.get_weights()
             if self.nan is None:  # a child that cannot train keeps its last weights
                 super().on_train_end(logs)
 
@@ -332,17 +358,79 @@ def train_child(
         )
     tf, keras = configure_tensorflow(settings.threads, settings.seed)
     start = time.monotonic()
-    monitor = _make_monitor(keras, settings.patience, settings.max_seconds, start)
-    try:
+
+    def build():
         model = build_model(space, layer_names, train.length, train.n_tasks, seed=settings.seed)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=settings.learning_rate),
             loss="binary_crossentropy",
         )
+        return model
+
+    return _fit(tf, keras, build, train, val, settings, params, start)
+
+
+def _shuffle_seed(seed: int, epoch: int) -> int:
+    """The shuffling seed of a training that starts at ``epoch`` (0: the training seed, so
+    a child's first rung shuffles as a plain training does)."""
+    if epoch == 0:
+        return seed
+    digest = hashlib.sha256(f"bionas-shuffle:{seed}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@terminate_at_checks()
+def continue_child(
+    model_path: str | os.PathLike,
+    resume_path: str | os.PathLike,
+    previous: dict[str, Any],
+    train: Tensors,
+    val: Tensors,
+    settings: TrainSettings,
+) -> ChildResult:
+    """Continue a child's training (successive halving) up to ``settings.epochs`` in all.
+
+    ``resume_path`` holds the weights and Adam state of the child's last
+    epoch, ``model_path`` its best epoch's weights, ``previous`` its
+    ``train.json``. Training resumes at epoch ``previous["epochs"] + 1``
+    (Keras's ``initial_epoch``) with the optimizer state as it was; early
+    stopping carries on from the best loss, best epoch and epochs without
+    improvement so far, and the best epoch of the whole training is restored
+    at the end. The epochs are reshuffled from a seed of (seed, first epoch),
+    so a continued training is reproducible but does not repeat the shuffles
+    of an uninterrupted one bit for bit.
+    """
+    tf, keras = configure_tensorflow(settings.threads, settings.seed)
+    start = time.monotonic()
+    best = keras.models.load_model(model_path, compile=False)
+    history = previous.get("history") or {}
+    resume = Resume(
+        epochs=int(previous["epochs"]),
+        best=float(previous["val_loss"]),
+        best_epoch=int(previous["best_epoch"]),
+        best_weights=best.get_weights(),
+        loss=list(history.get("loss") or []),
+        val_loss=list(history.get("val_loss") or []),
+    )
+    del best
+
+    def build():
+        return keras.models.load_model(resume_path)  # compiled, with the optimizer's state
+
+    return _fit(tf, keras, build, train, val, settings, int(previous["params"]), start, resume)
+
+
+def _fit(tf, keras, build, train, val, settings, params, start, resume: Resume | None = None) -> ChildResult:
+    """Build (``build()``), train to ``settings.epochs`` and evaluate; the ChildResult."""
+    monitor = _make_monitor(keras, settings.patience, settings.max_seconds, start, resume)
+    first = resume.epochs if resume is not None else 0
+    try:
+        model = build()
         val_X = tf.convert_to_tensor(val.X)  # one copy for the epochs' validation and the scores
         model.fit(
-            batches(tf, train.X, train.y, settings.batch_size, seed=settings.seed),
+            batches(tf, train.X, train.y, settings.batch_size, seed=_shuffle_seed(settings.seed, first)),
             validation_data=batches(tf, val_X, val.y, settings.batch_size),
+            initial_epoch=first,
             epochs=settings.epochs,
             shuffle=False,  # the pipeline shuffles
             verbose=0,
@@ -399,4 +487,5 @@ def train_child(
         },
         history=history,
         model=model,
+        last_weights=monitor.last_weights,
     )

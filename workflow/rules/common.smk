@@ -12,6 +12,7 @@ from bionas.errors import InputError
 from bionas.io import NAME_REGEX
 from bionas.pipeline import flags
 from bionas.pipeline.environment import put_entry_point_on_path
+from bionas.search.fidelity import ladder_from_config
 from bionas.pipeline.config import (
     architecture_digest,
     check_run,
@@ -51,6 +52,8 @@ DATASETS = list(config["datasets"])
 SPACE = config["search"]["space"]
 STEPS = config["search"]["steps"]
 CHILDREN = config["search"]["children_per_step"]
+# successive halving (search.fidelity): the epochs and the number of children of every rung
+LADDER = ladder_from_config(config["search"], _CONFIG_SOURCE)
 
 
 # A dataset is one of the config's names, taken literally; a run is any name the
@@ -62,6 +65,8 @@ wildcard_constraints:
     child=r"\d{2}",
     replicate=r"\d+",
     candidate=r"\d+",
+    rung=r"[1-9]",
+    slot=r"\d{2}",
 
 
 # ---------------------------------------------------------------- data
@@ -153,13 +158,31 @@ def get_pending_proposals(wildcards):
     return [f"{step_dir(wildcards, s)}/proposals.json" for s in range(first, step)]
 
 
+def rung_members(wildcards, rung, name):
+    """`name` in every member of rung `rung` of step `wildcards.step`: its children for rung
+    0, the slots of a later rung of successive halving (search.fidelity)."""
+    where = step_dir(wildcards, int(wildcards.step))
+    if rung == 0:
+        return [f"{where}/child_{k:02d}/{name}" for k in range(CHILDREN)]
+    return [f"{where}/rung_{rung}/slot_{j:02d}/{name}" for j in range(LADDER.counts[rung])]
+
+
+def get_rung_candidates(wildcards):
+    """metrics.json of every member of the rung before rung `wildcards.rung`."""
+    return rung_members(wildcards, int(wildcards.rung) - 1, "metrics.json")
+
+
+def get_rung_results(wildcards):
+    """train.json of every member of the rung before rung `wildcards.rung` (a slot continues
+    whichever of them promoted.json names)."""
+    return rung_members(wildcards, int(wildcards.rung) - 1, "train.json")
+
+
 def get_step_metrics(wildcards):
-    """metrics.json of every child of step `wildcards.step`, in child order."""
-    step = int(wildcards.step)
-    return [
-        f"{step_dir(wildcards, step)}/child_{k:02d}/metrics.json"
-        for k in range(CHILDREN)
-    ]
+    """metrics.json of every child of step `wildcards.step`, in child order, then those of
+    every slot of each later rung of successive halving."""
+    rungs = LADDER.rungs if LADDER else 1
+    return [m for r in range(rungs) for m in rung_members(wildcards, r, "metrics.json")]
 
 
 def get_previous_history(wildcards):

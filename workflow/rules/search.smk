@@ -74,7 +74,9 @@ rule train_child:
         index=lambda wc: int(wc.child),
         outdir=lambda wc, output: str(Path(output.result).parent),
         cache="results/{dataset}/cache/children",
-        args=flags.training_flags(config["training"], config["search"]["fail_fatal"]),
+        args=flags.training_flags(
+            config["training"], config["search"]["fail_fatal"], config["search"]["fidelity"]
+        ),
     shell:
         "bionas train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
@@ -102,6 +104,76 @@ rule score_child:
     shell:
         "bionas score-child --space {input.space:q} --train-result {input.result}"
         " --priors {input.priors} {params.args} --out {output.metrics} 2> {log}"
+
+
+# Successive halving (search.fidelity): rung r of a step has a fixed number of slots; the
+# rule that promotes to rung r ranks the members of rung r-1, and slot j continues the
+# j-th of them from its saved state.
+
+
+rule promote_children:
+    input:
+        space=SPACE,
+        metrics=get_rung_candidates,
+    output:
+        promoted="results/{dataset}/{run}/search/step_{step}/rung_{rung}/promoted.json",
+    log:
+        "logs/promote_children/{dataset}/{run}/step_{step}/rung_{rung}.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    params:
+        n=lambda wc: LADDER.counts[int(wc.rung)],
+        epochs=lambda wc: LADDER.epochs[int(wc.rung)],
+    shell:
+        "bionas promote --space {input.space:q} --metrics {input.metrics} --rung {wildcards.rung}"
+        " --n {params.n} --epochs {params.epochs} --out {output.promoted} 2> {log}"
+
+
+rule continue_child:
+    input:
+        promoted=rules.promote_children.output.promoted,
+        previous=get_rung_results,
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+    output:
+        result="results/{dataset}/{run}/search/step_{step}/rung_{rung}/slot_{slot}/train.json",
+    log:
+        "logs/continue_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.log",
+    benchmark:
+        "benchmarks/continue_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+        gpu=config["training"]["gpus"],
+    params:
+        slot=lambda wc: int(wc.slot),
+        outdir=lambda wc, output: str(Path(output.result).parent),
+        args=lambda wc: flags.training_flags(
+            config["training"],
+            config["search"]["fail_fatal"],
+            config["search"]["fidelity"],
+            rung=int(wc.rung),
+        ),
+    shell:
+        "bionas continue-child --promoted {input.promoted} --slot {params.slot}"
+        " --train {input.train} --val {input.val} --out-dir {params.outdir} {params.args}"
+        " --threads {threads} 2> {log}"
+
+
+use rule score_child as score_continued_child with:
+    input:
+        space=SPACE,
+        result=rules.continue_child.output.result,
+        priors="results/{dataset}/priors.meme",
+    output:
+        metrics="results/{dataset}/{run}/search/step_{step}/rung_{rung}/slot_{slot}/metrics.json",
+    log:
+        "logs/score_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.log",
+    benchmark:
+        "benchmarks/score_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.tsv"
 
 
 rule update_controller:
