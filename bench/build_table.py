@@ -4,7 +4,8 @@ Runs the workflow on the demo data with the `grid` controller over a model
 space (default: the product's own, `config/model_space.yaml`; every
 architecture once per run) for several training seeds, and stacks the runs'
 histories into one results table with a `replicate` column:
-`bench/data/results.tsv`, with the space copied beside it as
+`bench/data/results.tsv` (with each child's per-epoch validation losses in
+`val_loss_curve`, for replaying successive halving), with the space copied beside it as
 `bench/data/space.yaml` so that the two stay a pair. Each row is a real
 trained and scored child, so the table is a faithful "mock black box" for
 replay.
@@ -72,8 +73,13 @@ def main() -> int:
             sys.exit(proc.stderr[-3000:])
         table = pd.read_csv(work / history, sep="\t")
         table["replicate"] = replicate
+        table["val_loss_curve"] = [
+            _curve(work / history.rsplit("/", 2)[0], int(step), int(child))
+            for step, child in zip(table["step"], table["child"], strict=True)
+        ]
         tables.append(table)
-    columns = [*space.layer_names, "val_loss", "knowledge", "val_auroc", "replicate", "status"]
+    columns = [*space.layer_names, "val_loss", "knowledge", "val_auroc", "replicate", "status",
+               "val_loss_curve"]  # fmt: skip
     out = pd.concat(tables, ignore_index=True)[columns]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, sep="\t", index=False)
@@ -87,6 +93,16 @@ def main() -> int:
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _curve(search: Path, step: int, child: int) -> str:
+    """The child's validation loss after every epoch (its train.json), comma-separated: what
+    a replay of successive halving needs (bionas.search.replay)."""
+    import json
+
+    record = json.loads((search / f"step_{step:03d}" / f"child_{child:02d}" / "train.json").read_text())
+    values = (record.get("history") or {}).get("val_loss") or []
+    return ",".join("nan" if v is None else repr(float(v)) for v in values)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ median rank in the same cell with a bootstrap 95% interval (negative: better
 than random search's best seen), PASS when that difference is negative.
 
 A controller is a name with optional settings, ``evolution:population=10,tournament=3``;
+``NAME+sh`` runs it with successive halving (``--fidelity 3,7,15:0.34``, on a
+table with per-epoch curves; every search then also prints the child-epochs
+it cost, counted with ``--epochs`` for the searches without halving);
 with ``--tsv`` every search's ranks are written to a table.
 
 Run::
@@ -51,6 +54,7 @@ import pandas as pd
 from replay import DEFAULT_SPACE, DEFAULT_TABLE, ROOT, synthetic_table
 
 from bionas.records.space import load_space
+from bionas.search.fidelity import ladder as make_ladder
 from bionas.search.replay import (
     FinalSettings,
     ResultsTable,
@@ -65,6 +69,8 @@ LAMBDAS = (0.0, 1.0, 2.0, 10.0)
 CONTROLLERS = ("random", "rl", "evolution", "tpe", "nsga2")
 TOP = 5
 BOOTSTRAP = 2000
+#: children per controller update (the workflow's children_per_step in the replays)
+BATCH = 5
 
 
 def parse_controller(spec: str) -> tuple[str, dict[str, Any]]:
@@ -100,9 +106,15 @@ def run_cell(
     seeds: range,
     final: FinalSettings,
     in_flight: int = 1,
+    fidelity: tuple[list[int], float] | None = None,
+    epochs: int | None = None,
 ) -> pd.DataFrame:
-    """One search per seed; the gold reward ranks of each search's final, best seen and kept choice."""
-    name, settings = parse_controller(spec)
+    """One search per seed; the gold reward ranks of each search's final, best seen and kept
+    choice, and the child-epochs it cost (with a table that has curves)."""
+    name, settings = parse_controller(spec.removesuffix("+sh"))
+    ladder = None
+    if spec.endswith("+sh") and fidelity is not None:
+        ladder = make_ladder(fidelity[0], fidelity[1], BATCH)
     ctrl = get_controller(name, table.space, **settings)
     worst = len(gold) + 1  # an architecture missing from the table ranks below all
 
@@ -111,8 +123,10 @@ def run_cell(
 
     rows = []
     for seed in seeds:
-        res = replay_search(table, ctrl, budget, lam, seed, final=final, in_flight=in_flight)
+        res = replay_search(table, ctrl, budget, lam, seed, batch=BATCH, final=final,
+                            in_flight=in_flight, fidelity=ladder, epochs=epochs)
         rows.append({
+            "epochs": res.epochs,
             "controller": spec, "lambda": lam, "budget": budget, "seed": seed,
             "final": rank(res.final), "best_seen": rank(res.best_seen), "kept": rank(res.chosen),
             "distinct": len(set(res.proposals)),
@@ -136,9 +150,11 @@ def summarise(results: pd.DataFrame) -> str:
         f"{'controller':<32} {'lambda':>6} {'budget':>6} | {'final: med':>10} {'mean':>6} "
         f"{'top5':>5} | {'best seen: med':>14} {'mean':>6} {'top5':>5} | "
         f"{'kept: med':>9} {'top5':>5} | {'kept - rnd seen (95% CI)':>24} {'vs rnd':>6} | {'distinct':>8}"
+        f" | {'child-epochs':>12}"
     ]
     for (spec, lam, budget), cell in results.groupby(["controller", "lambda", "budget"], sort=False):
         final, seen, kept = (cell[c].to_numpy() for c in ("final", "best_seen", "kept"))
+        cost = f"{np.median(cell['epochs']):.0f}" if cell["epochs"].max() > 0 else "-"
         ref = results[(results["controller"] == "random") & (results["lambda"] == lam)
                       & (results["budget"] == budget)]["best_seen"].to_numpy()
         if len(ref):
@@ -152,6 +168,7 @@ def summarise(results: pd.DataFrame) -> str:
             f"{np.mean(final <= TOP):>5.0%} | {np.median(seen):>14.1f} {seen.mean():>6.1f} "
             f"{np.mean(seen <= TOP):>5.0%} | {np.median(kept):>9.1f} {np.mean(kept <= TOP):>5.0%} | "
             f"{vs:>24} {verdict:>6} | {cell['distinct'].mean():>8.1f}"
+            f" | {cost:>12}"
         )
     return "\n".join(lines)
 
@@ -178,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="final.choose of the kept choice (default replicate)")
     parser.add_argument("--in-flight", type=int, default=2,
                         help="search.in_flight of the replayed searches (default 2, the config's)")
+    parser.add_argument("--fidelity", metavar="E0,E1,...:KEEP",
+                        help="successive halving (search.fidelity) for every controller named "
+                        "NAME+sh, e.g. 3,7,15:0.34; needs a table with val_loss_curve")
+    parser.add_argument("--epochs", type=int,
+                        help="epochs of a fully trained child, to count the child-epochs of the "
+                        "searches without halving (default: the last budget of --fidelity)")
     parser.add_argument("--tsv", help="write every search's ranks here")
     args = parser.parse_args(argv)
     if args.table and args.synthetic:
@@ -193,6 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(args.table) if args.table else DEFAULT_TABLE
         table = read_table(path, space)
     final = FinalSettings(top_k=args.top_k, replicates=args.replicates, choose=args.choose)
+    fidelity = None
+    if args.fidelity:
+        budgets_text, _, keep = args.fidelity.partition(":")
+        fidelity = ([int(x) for x in budgets_text.split(",")], float(keep))
+        make_ladder(fidelity[0], fidelity[1], BATCH)  # refuses a bad ladder now
+    epochs = args.epochs or (fidelity[0][-1] if fidelity else None)
+    if epochs is not None and not table.has_curves:
+        parser.error(f"{path} has no val_loss_curve column: child-epochs and successive halving "
+                     "need one (bench/build_table.py records it)")
     lambdas = [float(x) for x in args.lambdas.split(",")]
     budgets = [int(x) for x in args.budgets.split(",")]
     source = f"synthetic table over {space_path}" if args.synthetic else str(path)
@@ -205,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.controllers:
             t0 = time.perf_counter()
             for budget in budgets:
-                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds, final, args.in_flight))
+                frames.append(run_cell(table, gold, spec, lam, budget, args.seeds, final,
+                                       args.in_flight, fidelity, epochs))
             print(f"  {spec} at lambda {lam:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     results = pd.concat(frames, ignore_index=True)
     if args.tsv:

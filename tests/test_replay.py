@@ -314,3 +314,61 @@ def test_replay_with_steps_in_flight_proposes_from_older_states(table_path):
     assert two.proposals[:3] == one.proposals[:3]
     with pytest.raises(ValueError, match="in_flight"):
         replay_search(table, ctrl, 15, 0.5, seed=2, in_flight=0)
+
+
+def _with_curves(df: pd.DataFrame, epochs: int = 6) -> pd.DataFrame:
+    """Curves that fall to each row's val_loss by the last epoch (a steeper start for a
+    worse final loss), one shorter curve ended by early stopping."""
+    df = df.copy()
+    curves = []
+    for i, loss in enumerate(df["val_loss"]):
+        values = [loss + 0.4 * (epochs - e) / epochs for e in range(1, epochs + 1)]
+        if i == 0:
+            values = values[:3]  # early stopping after 3 epochs
+        curves.append(",".join(repr(v) for v in values))
+    df["val_loss_curve"] = curves
+    return df
+
+
+def test_successive_halving_replays_rungs_and_counts_child_epochs(tmp_path):
+    from bionas.search.fidelity import ladder
+
+    table = read_table(write(tmp_path, _with_curves(table_frame(replicates=1))), SPACE)
+    assert table.has_curves
+    ctrl = get_controller("random", SPACE)
+    rungs = ladder([2, 4, 6], [2, 1], 4)
+    res = replay_search(table, ctrl, 8, 0.0, seed=3, batch=4, fidelity=rungs)
+    rows = {tuple(k): v for k, v in table.rows.items()}
+    spent = 0
+    for step in range(2):
+        archs = res.proposals[4 * step : 4 * step + 4]
+        got = res.rewards[4 * step : 4 * step + 4]
+        at = {}
+        for budget in (2, 4, 6):
+            at[budget] = [-float(np.min(rows[a].curves[0][:budget])) for a in archs]
+        first = sorted(range(4), key=lambda c: (-at[2][c], c))
+        second = sorted(first[:2], key=lambda c: (-at[4][c], c))
+        for c in range(4):
+            want = at[6][c] if c == second[0] else at[4][c] if c in first[:2] else at[2][c]
+            assert got[c] == pytest.approx(want), (step, c)
+        # 4 x 2 epochs, then 2 x 2 more, then 1 x 2 more; the first row's curve ends at 3
+        length = [len(rows[a].curves[0]) for a in archs]
+        spent += sum(min(2, n) for n in length)
+        spent += sum(min(4, length[c]) - min(2, length[c]) for c in first[:2])
+        spent += min(6, length[second[0]]) - min(4, length[second[0]])
+    assert res.epochs == spent
+    # without halving, a curve table costs each child its whole curve up to --epochs
+    plain = replay_search(table, ctrl, 8, 0.0, seed=3, batch=4, epochs=6)
+    assert plain.epochs == sum(min(6, len(rows[a].curves[0])) for a in plain.proposals)
+    # a table without curves cannot replay halving
+    bare = read_table(write(tmp_path, table_frame(replicates=1), "bare.tsv"), SPACE)
+    with pytest.raises(InputError, match="val_loss_curve"):
+        replay_search(bare, ctrl, 4, 0.0, seed=1, batch=4, fidelity=rungs)
+
+
+def test_a_bad_curve_is_named_by_its_line(tmp_path):
+    df = _with_curves(table_frame(replicates=1))
+    df.loc[2, "val_loss_curve"] = "0.5,lots"
+    with pytest.raises(InputError, match="comma-separated numbers") as err:
+        read_table(write(tmp_path, df), SPACE)
+    assert err.value.line == 4

@@ -9,6 +9,14 @@ columns are ignored, except:
   ``val_loss`` is empty or ``nan``. A failed row's reward is its ``reward``
   column (the penalty the search recorded), which must then be present.
 - ``cached``: rows with ``true`` repeat an earlier measurement and are skipped.
+- ``val_loss_curve``: the validation loss after every epoch, comma-separated
+  (``bench/build_table.py`` records it from ``train.json``); needed to replay
+  successive halving, where a child's loss at a budget of e epochs is the
+  lowest of the first e values (its best epoch so far, as early stopping
+  keeps it). A curve shorter than e ended by early stopping, so the child
+  keeps its last best. K has no curve: a rung's reward uses the recorded K
+  of the fully trained child, which overrates K's information at low
+  budgets.
 
 A ``history.tsv`` written by ``bionas update-controller`` is such a table.
 
@@ -57,6 +65,7 @@ class _Rows:
     failed: np.ndarray  # (n,) bool
     penalty: np.ndarray  # (n,) recorded reward of failed rows, NaN otherwise
     lines: np.ndarray  # (n,) 1-based line numbers in the file
+    curves: tuple[np.ndarray, ...] | None = None  # per-epoch val_loss of each row
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,37 @@ class ResultsTable:
         if r.failed[i]:
             return float(r.penalty[i])
         return compute_reward(float(r.val_loss[i]), float(r.knowledge[i]), lam)
+
+    def draw(self, layers: Sequence[str], rng: np.random.Generator) -> tuple[_Rows, int]:
+        """One replicate of ``layers`` (its rows and the row's index), drawn with ``rng``."""
+        key = tuple(layers)
+        if key not in self.rows:
+            self.reward(key, 0.0, rng)  # raises, naming the architecture
+        r = self.rows[key]
+        return r, int(rng.integers(len(r.val_loss)))
+
+    def reward_at(self, r: _Rows, i: int, epochs: int, lam: float) -> tuple[float, int]:
+        """The reward of row ``i`` of ``r`` after ``epochs`` epochs and the epochs it trained
+        (fewer when early stopping ended it sooner); see the module docstring."""
+        if r.curves is None:
+            raise InputError(
+                "replaying successive halving needs the per-epoch validation losses of every "
+                "row (a val_loss_curve column; rebuild the table with bench/build_table.py)",
+                self.path,
+                key="val_loss_curve",
+            )
+        curve = r.curves[i]
+        done = min(epochs, len(curve))
+        if r.failed[i] or done == 0:
+            return float(r.penalty[i]) if r.failed[i] else math.nan, done
+        loss = float(np.nanmin(curve[:done])) if np.isfinite(curve[:done]).any() else math.nan
+        if not math.isfinite(loss):
+            return float(r.penalty[i]) if math.isfinite(r.penalty[i]) else -10.0, done
+        return compute_reward(loss, float(r.knowledge[i]), lam), done
+
+    @property
+    def has_curves(self) -> bool:
+        return all(r.curves is not None for r in self.rows.values())
 
 
 def _numeric(raw: pd.DataFrame, key: str, path: Path) -> np.ndarray:
@@ -182,6 +222,7 @@ def read_table(path: str | PathLike, space: ModelSpace) -> ResultsTable:
                 line=int(bad.argmax()) + 2,
                 key="reward",
             )
+    curves = _curves(raw, failed, path) if "val_loss_curve" in raw.columns else None
     keep = np.ones(len(raw), dtype=bool)
     if "cached" in raw.columns:
         keep = ~raw["cached"].str.strip().str.lower().isin(["true", "1"]).to_numpy()
@@ -195,12 +236,35 @@ def read_table(path: str | PathLike, space: ModelSpace) -> ResultsTable:
         arch: _Rows(
             val_loss=val_loss[idx], knowledge=knowledge[idx], failed=failed[idx],
             penalty=penalty[idx], lines=lines[idx],
+            curves=None if curves is None else tuple(curves[j] for j in idx),
         )
         for arch, idx in ((a, np.array(i)) for a, i in groups.items())
     }
     if not rows:
         raise InputError("the results table has no rows that are not cached repeats", path)
     return ResultsTable(space=space, path=str(path), rows=rows)
+
+
+def _curves(raw: pd.DataFrame, failed: np.ndarray, path: Path) -> list[np.ndarray]:
+    """The ``val_loss_curve`` column as arrays; InputError naming the line for a value that
+    is not a comma-separated list of numbers, or an ok row without one."""
+    out = []
+    for i, text in enumerate(raw["val_loss_curve"]):
+        text = text.strip()
+        try:
+            values = np.array([float(v) for v in text.split(",")] if text else [], dtype=np.float64)
+        except ValueError:
+            raise InputError(
+                f"val_loss_curve must be comma-separated numbers, got {text[:40]!r}",
+                path, line=i + 2, key="val_loss_curve",
+            ) from None  # fmt: skip
+        if not failed[i] and not np.isfinite(values).any():
+            raise InputError(
+                "a successful row needs its per-epoch validation losses in val_loss_curve",
+                path, line=i + 2, key="val_loss_curve",
+            )  # fmt: skip
+        out.append(values)
+    return out
 
 
 def gold_standard(table: ResultsTable, lam: float) -> pd.DataFrame:
@@ -254,7 +318,11 @@ class SearchResult:
     proposals : list of tuple of str
         Every proposal, in order.
     rewards : (budget,) float64
-        The reward of each proposal.
+        The reward of each proposal (with successive halving: at the highest rung
+        it reached).
+    epochs : int
+        Child-epochs the search cost (0 when the table has no curves and no
+        ladder was given: every child then counts as trained in full).
     """
 
     best_seen: tuple[str, ...]
@@ -263,6 +331,7 @@ class SearchResult:
     proposals: list[tuple[str, ...]]
     rewards: np.ndarray
     chosen: tuple[str, ...] = ()
+    epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -331,8 +400,17 @@ def replay_search(
     batch: int = 5,
     final: FinalSettings | None = None,
     in_flight: int = 1,
+    fidelity: Any = None,
+    epochs: int | None = None,
 ) -> SearchResult:
     """Run ``controller`` for ``budget`` proposals, ``batch`` per update, against ``table``.
+
+    With ``fidelity`` (a :class:`bionas.search.fidelity.Ladder` built for
+    ``batch`` children) every step runs successive halving on its draws as
+    the workflow does (:func:`_halving`) and the controller learns each
+    child's reward at the highest rung it reached. ``epochs``: the child-
+    epochs of a fully trained child when the table has curves and no ladder
+    is given (the workflow's ``training.epochs``), to count the cost.
 
     Step s (1, 2, ...) proposes ``min(batch, budget left)`` architectures from
     the state after s - ``in_flight`` updates (the workflow's
@@ -348,13 +426,23 @@ def replay_search(
     steps: list[list[tuple[str, ...]]] = []  # steps[s - 1]: the proposals of step s
     proposals: list[tuple[str, ...]] = []
     rewards: list[float] = []
+    spent = 0
     step = 0
     while len(proposals) < budget:
         step += 1
         base = max(0, step - in_flight)
         pending = [a for archs in steps[base : step - 1] for a in archs]
         archs = controller.propose(states[base], min(batch, budget - len(proposals)), step, pending)
-        got = [table.reward(a, lam, rng) for a in archs]
+        if fidelity is not None:
+            got, cost = _halving(table, archs, lam, rng, fidelity)
+            spent += cost
+        elif epochs is not None and table.has_curves:
+            draws = [table.draw(a, rng) for a in archs]
+            pairs = [table.reward_at(r, i, epochs, lam) for r, i in draws]
+            got = [g if math.isfinite(g) else float(r.penalty[i]) for (g, _), (r, i) in zip(pairs, draws, strict=True)]
+            spent += sum(e for _, e in pairs)
+        else:
+            got = [table.reward(a, lam, rng) for a in archs]
         states.append(controller.update(states[-1], list(zip(archs, got, strict=True))))
         steps.append(list(archs))
         proposals.extend(archs)
@@ -370,7 +458,34 @@ def replay_search(
         proposals=proposals,
         rewards=np.asarray(rewards),
         chosen=final_choice(table, proposals, np.asarray(rewards), most_likely, lam, seed, final),
+        epochs=spent,
     )
+
+
+def _halving(table: ResultsTable, archs, lam: float, rng: np.random.Generator, ladder) -> tuple[list[float], int]:
+    """One step's successive halving on recorded curves: each child draws one replicate,
+    every rung ranks its members by reward (failed last, ties by child index) and promotes
+    the rung's count; returns each child's reward at its highest rung and the child-epochs
+    spent."""
+    draws = [table.draw(a, rng) for a in archs]
+    n = len(archs)
+    counts = [min(c, n) for c in (n, *ladder.counts[1:])]
+    reached = [0] * n
+    rewards = [0.0] * n
+    members = list(range(n))
+    spent = 0
+    for rung, budget in enumerate(ladder.epochs):
+        if rung > 0:
+            ok = [c for c in members if math.isfinite(rewards[c]) and not draws[c][0].failed[draws[c][1]]]
+            ranked = sorted(members, key=lambda c: (c not in ok, -rewards[c] if c in ok else 0.0, c))
+            members = ranked[: counts[rung]]
+        for c in members:
+            r, i = draws[c]
+            reward, done = table.reward_at(r, i, budget, lam)
+            spent += done - reached[c]
+            reached[c] = done
+            rewards[c] = reward if math.isfinite(reward) else float(r.penalty[i])
+    return rewards, spent
 
 
 def _ranks(space: ModelSpace, gold: pd.DataFrame, arch: tuple[str, ...]) -> dict[str, Any]:
