@@ -372,3 +372,31 @@ def test_a_bad_curve_is_named_by_its_line(tmp_path):
     with pytest.raises(InputError, match="comma-separated numbers") as err:
         read_table(write(tmp_path, df), SPACE)
     assert err.value.line == 4
+
+
+def test_the_search_benchmark_compares_halving_at_its_child_epochs(tmp_path, space_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    table = write(tmp_path, _with_curves(table_frame(replicates=2)))
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "search.py"), str(table), "--space", str(space_path),
+         "--lambdas", "0", "--budgets", "10", "--seeds", "0:4", "--controllers", "random",
+         "random+sh", "--fidelity", "2,4,6:0.4"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("random")}
+    cost = {name: int(line.rsplit("|", 1)[1]) for name, line in rows.items()}
+    # 10 children of 6 epochs (one curve ends at 3) against 2 per child + 2 x 2 + 1 x 2 per step
+    assert 55 <= cost["random"] <= 60
+    assert 2 * (5 * 2 + 2 * 2 + 1 * 2) - 3 <= cost["random+sh"] <= 2 * (5 * 2 + 2 * 2 + 1 * 2)
+    bare = write(tmp_path, table_frame(replicates=1), "bare.tsv")
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "search.py"), str(bare), "--space", str(space_path),
+         "--controllers", "random+sh", "--fidelity", "2,4:0.4", "--seeds", "0:1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "no val_loss_curve column" in proc.stderr
