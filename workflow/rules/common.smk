@@ -164,7 +164,9 @@ def rung_members(wildcards, rung, name):
     where = step_dir(wildcards, int(wildcards.step))
     if rung == 0:
         return [f"{where}/child_{k:02d}/{name}" for k in range(CHILDREN)]
-    return [f"{where}/rung_{rung}/slot_{j:02d}/{name}" for j in range(LADDER.counts[rung])]
+    return [
+        f"{where}/rung_{rung}/slot_{j:02d}/{name}" for j in range(LADDER.counts[rung])
+    ]
 
 
 def get_rung_candidates(wildcards):

@@ -75,7 +75,9 @@ rule train_child:
         outdir=lambda wc, output: str(Path(output.result).parent),
         cache="results/{dataset}/cache/children",
         args=flags.training_flags(
-            config["training"], config["search"]["fail_fatal"], config["search"]["fidelity"]
+            config["training"],
+            config["search"]["fail_fatal"],
+            config["search"]["fidelity"],
         ),
     shell:
         "bionas train-child --space {input.space:q} --architecture {input.proposals}"
