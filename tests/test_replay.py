@@ -400,3 +400,17 @@ def test_the_search_benchmark_compares_halving_at_its_child_epochs(tmp_path, spa
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 2 and "no val_loss_curve column" in proc.stderr
+
+
+def test_cli_replays_successive_halving(tmp_path, space_path, capsys):
+    table = write(tmp_path, _with_curves(table_frame(replicates=1)))
+    argv = ["replay", "--space", str(space_path), "--table", str(table), "--controller", "random",
+            "--budget", "8", "--batch", "4", "--lambda", "0", "--seed", "1", "--fidelity-epochs", "2", "4", "6",
+            "--fidelity-keep", "0.5", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    [rep] = json.loads(capsys.readouterr().out)["repeats"]
+    assert 2 * (4 * 2) <= rep["epochs"] <= 2 * (4 * 2 + 2 * 2 + 1 * 2)
+    argv[argv.index("--fidelity-keep") + 1] = "1.5"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--fidelity-epochs/--fidelity-keep" in err and "between 0 and 1" in err

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-flight", type=positive_int, default=1,
                         help="search.in_flight: step s proposes from the state after step "
                         "s - N, told the proposals in between (default 1)")
+    parser.add_argument("--fidelity-epochs", type=positive_int, nargs="+", metavar="E",
+                        help="search.fidelity.epochs: replay successive halving at these budgets "
+                        "(the table needs a val_loss_curve column)")
+    parser.add_argument("--fidelity-keep", type=float, default=0.5, metavar="F",
+                        help="search.fidelity.keep, a fraction in (0, 1) (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     final = parser.add_argument_group("the final stage, as the config's final block sets it (what is kept)")
     final.add_argument("--select", choices=("best_reward", "controller"), default="best_reward",
@@ -57,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
     table = read_table(args.table, space)
     t0 = time.perf_counter()
     final = FinalSettings(args.select, args.top_k, args.replicates, args.choose)
+    fidelity = None
+    if args.fidelity_epochs:
+        from bionas.search.fidelity import ladder
+
+        fidelity = ladder(args.fidelity_epochs, args.fidelity_keep, args.batch, "--fidelity-epochs/--fidelity-keep")
     result = replay(space, table, args.controller, args.budget, args.lam, args.seed,
                     repeats=args.repeats, batch=args.batch, settings=settings, final=final,
-                    in_flight=args.in_flight)
+                    in_flight=args.in_flight, fidelity=fidelity)
     seconds = time.perf_counter() - t0
     if args.json:
         json.dump(result, sys.stdout)
@@ -70,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
           f"{n_archs} architectures in the table, {space.size} in the space; {seconds:.1f} s")
     print("ranks are gold-standard ranks by median over replicates (1 = best): reward / loss / knowledge")
     print("final: the strategy's most likely architecture; kept: what the final stage keeps")
+    if fidelity is not None:
+        print(f"successive halving: epochs {list(fidelity.epochs)}, children per rung "
+              f"{list(fidelity.counts)}; child-epochs per search: "
+              f"{', '.join(str(rep['epochs']) for rep in result['repeats'])}")
     print(f"{'seed':>6}  {'best seen':>17}  {'final':>17}  {'kept':>17}  kept architecture")
     for rep in result["repeats"]:
         ranks = [" / ".join(_fmt(x[k]) for k in ("rank_reward", "rank_loss", "rank_knowledge"))

@@ -507,14 +507,18 @@ def replay(
     settings: Mapping[str, Any] | None = None,
     final: FinalSettings | None = None,
     in_flight: int = 1,
+    fidelity: Any = None,
 ) -> dict[str, Any]:
     """Replay ``repeats`` searches (repeat r seeded ``seed + r``) and rank their results.
+
+    ``fidelity``: a :class:`bionas.search.fidelity.Ladder` to replay successive
+    halving with (each repeat then also holds the child-epochs it cost).
 
     Returns
     -------
     dict
         ``{"controller", "lambda", "budget", "space_size", "repeats": [{"seed",
-        "best_seen": {"layers": {layer: option}, "rank_reward", "rank_loss",
+        "epochs" (child-epochs; 0 without fidelity), "best_seen": {"layers": {layer: option}, "rank_reward", "rank_loss",
         "rank_knowledge"}, "final": {...}, "kept": {...}}, ...]}``: ``final`` is
         the strategy's most likely architecture, ``kept`` what the workflow's
         final stage keeps with ``final`` (:func:`final_choice`); a rank is None
@@ -524,10 +528,11 @@ def replay(
     gold = gold_standard(table, lam)
     out_repeats = []
     for r in range(repeats):
-        result = replay_search(table, ctrl, budget, lam, seed + r, batch, final, in_flight)
+        result = replay_search(table, ctrl, budget, lam, seed + r, batch, final, in_flight, fidelity)
         out_repeats.append(
             {
                 "seed": seed + r,
+                "epochs": result.epochs,
                 "best_seen": _ranks(space, gold, result.best_seen),
                 "final": _ranks(space, gold, result.final),
                 "kept": _ranks(space, gold, result.chosen),
