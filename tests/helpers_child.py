@@ -13,6 +13,7 @@ import numpy as np
 
 from bionas.records.architecture import make_architecture
 from bionas.records.space import ModelSpace, load_space
+from bionas.records.tensors import write_tensors as encode_tensors
 
 MOTIF = "TGACTCAGCA"
 BASES = "ACGT"
@@ -84,7 +85,9 @@ def make_tensors(
 
 
 def write_tensors(path: Path, **kwargs) -> Path:
-    np.savez_compressed(path, **make_tensors(**kwargs))
+    """The arrays of :func:`make_tensors` written as ``bionas encode`` writes them."""
+    arrays = make_tensors(**kwargs)
+    encode_tensors(path, kind=np.array(["peak"] * len(arrays["X"])), **arrays)
     return path
 
 
