@@ -15,9 +15,10 @@ from helpers_child import BIG, GOOD, make_tensors, write_space, write_tensors
 
 from bionas.errors import InputError
 from bionas.records.tensors import check_pair, load_tensors
+from bionas.records.tensors import write_tensors as write_encoded
 from bionas.records.train_result import TrainSettings, json_safe
 from bionas.search.cache import cache_key, cache_lookup, cache_store
-from bionas.search.train import configure_tensorflow, train_child
+from bionas.search.train import batches, configure_tensorflow, train_child
 
 FAST = TrainSettings(epochs=3, batch_size=32, learning_rate=0.01)
 
@@ -274,6 +275,50 @@ def test_training_restores_best_epoch_and_is_reproducible(data, caplog):
         np.testing.assert_array_equal(wa, wb)
     c = train_child(space, GOOD, train, val, dataclasses.replace(settings, seed=2))
     assert c.history != a.history
+
+
+
+def _mapped(tensors, path: Path):
+    """``tensors`` rewritten the way encode writes them, loaded as a memory map."""
+    with np.load(tensors.path) as npz:
+        arrays = {k: npz[k] for k in ("X", "y", "tasks", "regions")}
+    write_encoded(path, kind=np.array(["peak"] * len(arrays["X"])), **arrays)
+    mapped = load_tensors(path)
+    assert mapped.mapped and isinstance(mapped.X, np.memmap)
+    return mapped
+
+
+def test_batches_from_a_memory_map_equal_those_from_a_tensor(data, tmp_path):
+    _, train, _ = data
+    tf, _ = configure_tensorflow(1, 0)
+    mapped = _mapped(train, tmp_path / "train.npz")
+    for seed in (None, 7):
+        pa = batches(tf, tf.convert_to_tensor(train.X), train.y, 32, seed=seed)
+        pb = batches(tf, mapped.X, mapped.y, 32, seed=seed)
+        for _ in range(2):  # a new order every epoch, the same for both
+            a, b = list(pa), list(pb)
+            assert len(a) == len(b) == math.ceil(len(train.X) / 32)
+            for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+                assert xb.dtype == tf.float32 and xb.shape[1:] == (100, 4)
+                np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+                np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+
+
+@pytest.mark.training
+def test_training_from_a_memory_map_is_bit_identical(data, tmp_path):
+    """A mapped X trains exactly as the same X in memory, and does so again."""
+    space, train, val = data
+    settings = dataclasses.replace(FAST, epochs=2, patience=0)
+    mtrain, mval = _mapped(train, tmp_path / "train.npz"), _mapped(val, tmp_path / "val.npz")
+    a = train_child(space, GOOD, train, val, settings)
+    b = train_child(space, GOOD, mtrain, mval, settings)
+    c = train_child(space, GOOD, mtrain, mval, settings)
+    assert a.history == b.history == c.history and a.val_auroc == b.val_auroc
+    for wa, wb, wc in zip(
+        a.model.get_weights(), b.model.get_weights(), c.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(wb, wc)
 
 
 _SUBPROCESS = """

@@ -139,8 +139,9 @@ def configure_tensorflow(threads: int, seed: int):
 def batches(tf, X, y, batch_size: int, seed: int | None = None):
     """A ``tf.data`` pipeline of float32 batches of ``X`` (and ``y``), shuffled when ``seed`` is set.
 
-    ``X`` and ``y`` are numpy arrays or tensors (``y`` may be None); a tensor
-    is used as it is, so one converted array can feed several pipelines.
+    ``X`` and ``y`` are numpy arrays (a memory map included) or tensors (``y``
+    may be None); a tensor is used as it is, so one converted array can feed
+    several pipelines.
 
     The indices are shuffled (a new order every epoch, the same orders for
     the same seed) and each batch is gathered from the arrays, cast to
@@ -150,16 +151,37 @@ def batches(tf, X, y, batch_size: int, seed: int | None = None):
     the handoff waits for a core, which made two trainings side by side on 2
     cores 20% slower each (``bench/parallel.py``). With this pipeline a
     training keeps to one core, so parallel jobs do not slow each other.
+
+    A numpy ``X`` is never copied into TensorFlow: each batch's rows are
+    taken from it by numpy (``tf.numpy_function``), so a memory-mapped ``X``
+    (:func:`~bionas.records.tensors.load_tensors`) stays in the page cache,
+    shared by every job that maps the file. The batches are the same values
+    in the same order as gathering from a tensor.
     """
     n = len(X)
-    X = tf.convert_to_tensor(X)
     y = None if y is None else tf.convert_to_tensor(y)
     index = tf.data.Dataset.range(n)
     if seed is not None:
         index = index.shuffle(n, seed=seed, reshuffle_each_iteration=True)
 
+    if tf.is_tensor(X):
+
+        def take(i):
+            return tf.cast(tf.gather(X, i), tf.float32)
+
+    else:
+        shape = (None, *X.shape[1:])
+
+        def rows(i: np.ndarray) -> np.ndarray:
+            return X[i].astype(np.float32)
+
+        def take(i):
+            x = tf.numpy_function(rows, [i], tf.float32, stateful=False)
+            x.set_shape(shape)
+            return x
+
     def gather(i):
-        x = tf.cast(tf.gather(X, i), tf.float32)
+        x = take(i)
         return x if y is None else (x, tf.gather(y, i))
 
     options = tf.data.Options()
