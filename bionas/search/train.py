@@ -448,7 +448,7 @@ def _fit(tf, keras, build, train, val, settings, params, start, resume: Resume |
     first = resume.epochs if resume is not None else 0
     try:
         model = build()
-        val_X = tf.convert_to_tensor(val.X)  # one copy for the epochs' validation and the scores
+        val_X = val.X  # a memory map stays shared: batches() takes rows from it
         model.fit(
             batches(tf, train.X, train.y, settings.batch_size, seed=_shuffle_seed(settings.seed, first)),
             validation_data=batches(tf, val_X, val.y, settings.batch_size),
