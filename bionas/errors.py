@@ -3,13 +3,15 @@
 Every parser that reads a user's file raises :class:`InputError` with the file,
 the line or key, and what was expected. The CLI turns it into one line on
 stderr and exit status 2; anything else that escapes is a bug in bionas and
-keeps its traceback. :class:`Terminated` is how SIGTERM stops a command; the record
-that one arrived is kept here, below the writers and the training that check it.
+keeps its traceback. :class:`Terminated` is how SIGTERM stops a command, and
+KeyboardInterrupt how SIGINT does; the record that one arrived is kept here, below
+the writers and the training that check it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator, Sequence
 from os import PathLike
 
@@ -54,49 +56,59 @@ class InputError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived (what a cluster scheduler or ``kill`` sends first): stop like on Ctrl-C.
-
-    The SIGTERM handler of :func:`bionas.commands.registry.run_command` calls
-    :func:`sigterm_arrived`, which records the signal and raises this wherever the main
-    thread is, except inside :func:`terminate_at_checks`. Raised inside TensorFlow it is
-    not safe: TensorFlow's C++ calls back into Python (the ``isinstance`` checks of
-    ``tf.nest``'s ``Flatten``, tensor properties, ``__len__`` in its op fast path), and an
-    exception there is cleared (the command then runs to its end and exits 0), turned
-    into a ``SystemError``, leaves TensorFlow half-built (a dataset iterator that never
-    starts: the command hangs) or crashes it (SIGSEGV in ``TFE_Py_RecordGradient``).
-    :func:`raise_if_terminated` raises it where nothing can lose it: after every training
-    batch, before an output is renamed into place, and when the command ends.
-    """
+    """SIGTERM arrived (what a cluster scheduler or ``kill`` sends first): stop like on Ctrl-C."""
 
 
-_sigterm = False  # a SIGTERM arrived during the running command
-_checks_only = 0  # depth of terminate_at_checks blocks
+# Why a signal is never raised at an arbitrary point of a command
+# ----------------------------------------------------------------
+# The handler that :func:`bionas.commands.registry.run_command` installs for SIGINT and
+# SIGTERM calls :func:`signal_arrived`, which records the signal and raises
+# KeyboardInterrupt (SIGINT) or Terminated (SIGTERM) wherever the main thread is, except
+# inside :func:`terminate_at_checks` and :func:`signals_deferred`. Raised inside TensorFlow
+# it is not safe: TensorFlow's C++ calls back into Python (the ``isinstance`` checks of
+# ``tf.nest``'s ``Flatten``, tensor properties, ``__len__`` in its op fast path), and an
+# exception there is cleared (the command then runs to its end and exits 0), turned into
+# a ``SystemError``, leaves TensorFlow half-built (a dataset iterator that never starts:
+# the command hangs) or crashes it (SIGSEGV in ``TFE_Py_RecordGradient``).
+# :func:`raise_if_terminated` raises it where nothing can lose it: after every training
+# batch, before an output is renamed into place, and when the command ends.
+
+_signal: int | None = None  # the first SIGINT or SIGTERM that arrived during the running command
+_checks_only = 0  # depth of terminate_at_checks and signals_deferred blocks
 
 
-def sigterm_arrived() -> None:
-    """The SIGTERM handler's work: record it; raise :class:`Terminated` but in
-    :func:`terminate_at_checks`."""
-    global _sigterm
-    _sigterm = True
+def signal_arrived(signum: int) -> None:
+    """The SIGINT and SIGTERM handler's work: record the signal; raise its exception
+    (:func:`interruption`) but in :func:`terminate_at_checks` or :func:`signals_deferred`."""
+    global _signal
+    if _signal is None:
+        _signal = signum
     if not _checks_only:
-        raise Terminated()
+        raise interruption(_signal)
 
 
-def forget_sigterm() -> None:
-    """A new command starts (or one ended): no SIGTERM has arrived for it."""
-    global _sigterm
-    _sigterm = False
+def interruption(signum: int) -> KeyboardInterrupt:
+    """The exception that stops a command on ``signum``: Terminated for SIGTERM, else
+    KeyboardInterrupt (SIGINT)."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def forget_signal() -> None:
+    """A new command starts (or one ended): no signal has arrived for it."""
+    global _signal
+    _signal = None
 
 
 def raise_if_terminated() -> None:
-    """Raise :class:`Terminated` if a SIGTERM arrived, even when its first raise was lost."""
-    if _sigterm:
-        raise Terminated()
+    """Raise the exception of a SIGINT or SIGTERM that arrived, even when its first raise
+    was lost."""
+    if _signal is not None:
+        raise interruption(_signal)
 
 
 @contextlib.contextmanager
 def terminate_at_checks() -> Iterator[None]:
-    """Inside, a SIGTERM is only recorded; :class:`Terminated` comes from
+    """Inside, a SIGINT or SIGTERM is only recorded; its exception comes from
     :func:`raise_if_terminated` (the block's own checks) or when the block ends.
 
     For TensorFlow code, where an exception raised at an arbitrary point is lost,
@@ -107,6 +119,29 @@ def terminate_at_checks() -> Iterator[None]:
     try:
         yield
     finally:
+        _checks_only -= 1
+    raise_if_terminated()
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs; they take effect when it ends.
+
+    Two layers: the signals are blocked in this thread (``pthread_sigmask``: enough
+    for Python's own SIGINT handler in a process of one thread), and the handlers of
+    :func:`~bionas.commands.registry.run_command` only record a signal inside the block
+    (:func:`signal_arrived`). The second layer is what holds in a process with other
+    threads (TensorFlow's pools, the warm worker's watcher): the kernel delivers the
+    signal to a thread that does not block it, and Python then runs the handler in the
+    main thread, inside the block.
+    """
+    global _checks_only
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    _checks_only += 1
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a blocked signal's handler records it
         _checks_only -= 1
     raise_if_terminated()
 

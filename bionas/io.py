@@ -30,7 +30,6 @@ import os
 import pickle
 import re
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -42,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bionas.errors import InputError, raise_if_terminated
+from bionas.errors import InputError, raise_if_terminated, signals_deferred
 
 
 @contextlib.contextmanager
@@ -50,7 +49,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     On an exception the temporary file is removed and ``path`` is untouched; so
-    too when a SIGTERM arrived in the block, even if its exception was lost
+    too when a SIGINT or SIGTERM arrived in the block, even if its exception was lost
     (:class:`~bionas.errors.Terminated`).
     ``suffix`` defaults to the suffix of ``path`` (libraries such as Keras and
     numpy look at it to pick a format).
@@ -65,7 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
-        raise_if_terminated()  # nothing is renamed into place after a SIGTERM
+        raise_if_terminated()  # nothing is renamed into place after a SIGINT or SIGTERM
         if tmp.exists():
             # mkstemp creates 0600; give the file the permissions a plain open() would.
             os.chmod(tmp, 0o666 & ~_umask())
@@ -87,27 +86,17 @@ def atomic_paths(paths: list[str | os.PathLike]) -> Iterator[list[Path]]:
     """
     paths = [Path(p) for p in paths]
     with contextlib.ExitStack() as stack:
-        with _signals_held():  # a signal between creating a temporary and owning it would leak it
+        with signals_deferred():  # a signal between creating a temporary and owning it would leak it
             temps = [Path(stack.enter_context(_temporary(p))) for p in paths]
         try:
             yield temps
             raise_if_terminated()
-            with _signals_held():
+            with signals_deferred():
                 for tmp, path in zip(temps, paths, strict=True):
                     os.chmod(tmp, 0o666 & ~_umask())
                     os.replace(tmp, path)
         except OSError as err:
             raise _write_error(err, paths, paths[0] if len(paths) == 1 else paths[0].parent) from None
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back in this thread; they arrive when the block ends."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
@@ -301,12 +290,12 @@ def _output_lock(path: Path) -> Iterator[None]:
         made.append(folder)
         folder = folder.parent
     try:
-        with _signals_held():  # a signal between creating the lock and owning it would leak it
+        with signals_deferred():  # a signal between creating the lock and owning it would leak it
             fd = _take_lock(lock, path)
         try:
             yield
         finally:
-            with _signals_held():
+            with signals_deferred():
                 with contextlib.suppress(OSError):
                     os.unlink(lock)  # still locked: a run waiting on this file sees it go
                 os.close(fd)

@@ -190,12 +190,18 @@ def _trainer(conn: socket.socket, worker_env: dict[str, str]) -> None:
 
     threading.Thread(target=watch, daemon=True).start()
     argv = [str(a) for a in request["argv"]]
+    from bionas.errors import Terminated
+
     try:
         from bionas.commands.registry import run_command
 
         status = run_command(argv)
     except SystemExit as err:
         status = err.code if isinstance(err.code, int) else (0 if err.code is None else 2)
+    except KeyboardInterrupt as err:  # SIGINT before run_command took the signals over
+        name = next((a for a in argv if not a.startswith("-")), "")
+        print(f"bionas {name}: interrupted; no output was left half-written", file=sys.stderr)
+        status = 143 if isinstance(err, Terminated) else 130
     except BaseException:  # noqa: BLE001 - reported like an uncaught error of a process
         traceback.print_exc()
         status = 1

@@ -22,10 +22,10 @@ from bionas import __version__
 from bionas.errors import (
     InputError,
     Terminated,
-    forget_sigterm,
+    forget_signal,
     raise_if_terminated,
     shown,
-    sigterm_arrived,
+    signal_arrived,
 )
 from bionas.io import WRITE_ERRNOS, lock_file, output_locks, reason, shown_output
 
@@ -237,8 +237,8 @@ def run_command(argv: list[str] | None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    forget_sigterm()
-    previous = _on_sigterm(_terminate)
+    forget_signal()
+    previous = _on_signals(_interrupt)
     try:
         refuse_clashes(name, parser, args)
         # two runs writing one output at once would mix their files: the second is refused
@@ -277,8 +277,8 @@ def run_command(argv: list[str] | None) -> int:
         print(f"bionas {name}: interrupted; no output was left half-written", file=sys.stderr)
         return 130
     finally:
-        _on_sigterm(previous)
-        forget_sigterm()
+        _on_signals(previous)
+        forget_signal()
 
 
 def _os_error(err: OSError) -> str | None:
@@ -304,15 +304,21 @@ def one_line(text: str) -> str:
     return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in text)
 
 
-def _terminate(signum, frame) -> None:
-    sigterm_arrived()  # raises Terminated, or leaves it to the next check (see Terminated)
+def _interrupt(signum, frame) -> None:
+    signal_arrived(signum)  # raises, or leaves it to the next check (see bionas.errors)
 
 
-def _on_sigterm(handler):
-    """Install ``handler`` for SIGTERM and return the one before (None off the main thread)."""
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _on_signals(handler):
+    """Install ``handler`` for SIGINT and SIGTERM; return the handlers before, by signal
+    (None off the main thread). ``handler`` may be such a return value."""
     if handler is None:
         return None
+    handlers = handler if isinstance(handler, dict) else dict.fromkeys(_SIGNALS, handler)
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        # a handler installed from C reads as None: there is nothing to put back
+        return {s: signal.signal(s, handlers[s]) for s in _SIGNALS if handlers[s] is not None}
     except ValueError:  # not the main thread: leave signals alone
         return None

@@ -295,7 +295,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float, resume
             self._epoch_start = time.monotonic()
 
         def on_train_batch_end(self, batch, logs=None):
-            raise_if_terminated()  # a SIGTERM during the training (see train_child)
+            raise_if_terminated()  # a SIGINT or SIGTERM during the training (see train_child)
             if self.nan is not None:
                 return
             loss = (logs or {}).get("loss")
@@ -339,7 +339,7 @@ def _make_monitor(keras, patience: int, max_seconds: float, start: float, resume
     return Monitor()
 
 
-@terminate_at_checks()  # a SIGTERM meanwhile takes effect after the current batch
+@terminate_at_checks()  # a SIGINT or SIGTERM meanwhile takes effect after the current batch
 def train_child(
     space: ModelSpace,
     layer_names: list[str] | tuple[str, ...],
@@ -365,8 +365,9 @@ def train_child(
         ``status`` ``"ok"`` with the trained model, or ``"failed"`` with
         ``error`` when the child cannot train.
 
-    A SIGTERM meanwhile ends it (:class:`~bionas.errors.Terminated`) after the
-    current batch, or when it returns, never from inside TensorFlow.
+    A SIGINT or SIGTERM meanwhile ends it (KeyboardInterrupt,
+    :class:`~bionas.errors.Terminated`) after the current batch, or when it
+    returns, never from inside TensorFlow.
     """
     start = time.monotonic()
     params = count_params(space, layer_names, train.length, train.n_tasks)
