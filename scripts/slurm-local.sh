@@ -9,7 +9,8 @@
 #
 # The node is this host with its CPU count (nproc) and a little less memory
 # than `free -m` reports; one partition, `local`, is the default. Memory and
-# CPUs are scheduled (select/cons_tres, CR_Core_Memory); there is no accounting
+# CPUs are scheduled (select/cons_tres, CR_Core_Memory) and a job step above
+# its memory is killed (jobacct_gather/linux, OverMemoryKill); there is no accounting
 # database, so job states come from squeue (MinJobAge keeps finished jobs
 # visible for 10 minutes). slurm.conf must be /etc/slurm/slurm.conf because
 # the srun that runs inside a job does not read SLURM_CONF; a slurm.conf that
@@ -180,7 +181,12 @@ SchedulerType=sched/backfill
 # No accounting database: job states come from squeue, which lists a finished
 # job for MinJobAge seconds.
 AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
+# Memory limits are enforced without cgroups: slurmd samples each job step's
+# processes every second and kills a step above its --mem (state OUT_OF_MEMORY,
+# "exceeded memory limit" in the job's log).
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 JobCompType=jobcomp/none
 MinJobAge=600
 ReturnToService=2

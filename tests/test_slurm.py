@@ -9,6 +9,7 @@ Starting the daemons needs root, or password-less sudo (as on CI runners).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -271,18 +272,46 @@ def _cancel_first_running(rule: str, done: threading.Event, cancelled: list[str]
         time.sleep(0.2)
 
 
-def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(slurm_cluster, tmp_path):
+#: The search of the fault tests: the tiny scenario to its first step's history, with
+#: children long enough to be caught running.
+FAULT_TARGET = "results/tiny/tiny/search/step_001/history.tsv"
+
+
+def fault_config() -> dict:
+    config = load_case("tiny")
+    config["training"]["epochs"] = 40
+    return config
+
+
+def history_rows(path: Path) -> list[list[str]]:
+    """The rows of a history without the columns that differ between equal runs."""
+    lines = [line.split("\t") for line in path.read_text().splitlines()]
+    keep = [i for i, name in enumerate(lines[0]) if name not in {"cached"}]
+    return [[row[i] for i in keep] for row in lines]
+
+
+@pytest.fixture(scope="module")
+def local_history(tmp_path_factory) -> list[list[str]]:
+    """The fault tests' search run on local cores, without a fault: their reference."""
+    work = tmp_path_factory.mktemp("local")
+    local = snakemake(work, fault_config(), "--cores", "2", FAULT_TARGET)
+    assert local.returncode == 0, local.stderr[-3000:]
+    return history_rows(work / FAULT_TARGET)
+
+
+def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(
+    slurm_cluster, tmp_path, local_history
+):
     """scancel a child job while it trains: the profile's retries submit it again (with the
     attempt's time and memory) and the search's history is what a run without the fault
-    gives (the same config run on local cores). Adds about 2-3 minutes to CI."""
-    config = load_case("tiny")
-    config["training"]["epochs"] = 40  # children long enough to be caught running
-    target = "results/tiny/tiny/search/step_001/history.tsv"
+    gives (the same config run on local cores). Adds about 2-3 minutes to CI (with the
+    local reference run, which the other fault tests share)."""
+    config = fault_config()
     done, cancelled = threading.Event(), []
     watcher = threading.Thread(target=_cancel_first_running, args=("train_child", done, cancelled))
     watcher.start()
     try:
-        code, out = run_snakemake(tmp_path / "slurm", config, *FAST, target, timeout=900)
+        code, out = run_snakemake(tmp_path / "slurm", config, *FAST, FAULT_TARGET, timeout=900)
     finally:
         done.set()
         watcher.join()
@@ -291,13 +320,82 @@ def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(slurm_clus
     jobs = slurm_jobs(out)
     assert jobs[cancelled[0]] == "CANCELLED", jobs
     assert sorted(jobs.values()).count("CANCELLED") == 1, jobs
-    local = snakemake(tmp_path / "local", config, "--cores", "2", target)
-    assert local.returncode == 0, local.stderr[-3000:]
-    volatile = {"cached"}
+    assert history_rows(tmp_path / "slurm" / FAULT_TARGET) == local_history
 
-    def rows(path):
-        lines = [line.split("\t") for line in path.read_text().splitlines()]
-        keep = [i for i, name in enumerate(lines[0]) if name not in volatile]
-        return [[row[i] for i in keep] for row in lines]
 
-    assert rows(tmp_path / "slurm" / target) == rows(tmp_path / "local" / target)
+def _train_child_logs(work: Path) -> list[Path]:
+    return sorted((work / ".snakemake/slurm_logs/rule_train_child").rglob("*.log"))
+
+
+def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_path, local_history):
+    """A child job above its memory request is killed by SLURM (slurm-local.sh enforces
+    --mem: jobacct_gather/linux with OverMemoryKill) and its SLURM log says so.
+
+    First with 500 MB on both attempts (TensorFlow alone takes more): both attempts of
+    each child are killed, the run ends non-zero naming train_child, and what finished
+    (data, proposals) is kept. Then the same run again with 500 MB on the first attempt
+    and 3000 MB on the retry, as the profile scales memory by the attempt: the first
+    attempts are killed, the retries succeed, and the search's history is what a run
+    without the fault gives. Adds about 3 minutes to CI (179 s measured on 2 cores)."""
+    config = fault_config()
+    work = tmp_path / "slurm"
+    code, out = run_snakemake(
+        work, config, *FAST, FAULT_TARGET, "--set-resources", "train_child:mem_mb=500",
+        timeout=900,
+    )  # fmt: skip
+    assert code != 0, out[-5000:]
+    assert "Error in rule train_child" in out, out[-5000:]
+    children = config["search"]["children_per_step"]
+    jobs = slurm_jobs(out)
+    assert sorted(jobs.values()).count("FAILED") == 2 * children, jobs  # each attempt
+    logs = _train_child_logs(work)
+    assert len(logs) == 2 * children, logs
+    for log in logs:
+        assert "exceeded memory limit" in log.read_text(), log.read_text()[-3000:]
+    assert (work / "results/tiny/data/train.npz").is_file()
+    assert (work / "results/tiny/tiny/search/step_001/proposals.json").is_file()
+    assert not list(work.glob("results/tiny/tiny/search/step_001/child_*/train.json"))
+
+    code, out = run_snakemake(
+        work, config, *FAST, FAULT_TARGET, "--set-resources",
+        "train_child:mem_mb=500 if attempt == 1 else 3000", timeout=900,
+    )  # fmt: skip
+    assert code == 0, out[-5000:]
+    jobs = slurm_jobs(out)
+    failed = [job for job, state in jobs.items() if state == "FAILED"]
+    assert len(failed) == children, jobs  # the first attempts
+    for job in failed:
+        (log,) = [p for p in _train_child_logs(work) if p.stem == job]
+        assert "exceeded memory limit" in log.read_text(), log.read_text()[-3000:]
+    assert history_rows(work / FAULT_TARGET) == local_history
+
+
+def test_a_child_job_over_its_time_limit_is_retried_with_more(slurm_cluster, tmp_path):
+    """A child job past its runtime is ended by SLURM (TIMEOUT) and retried with the
+    attempt's runtime: here 1 minute on the first attempt (SLURM's least; it ends the job
+    60-95 s in) and 10 on the retry, for one child that trains about 1,000 epochs of
+    batch 8 (early stopping's patience is 1,000; 130 s on a 2-core machine). SLURM's log
+    of the first attempt says it was the time limit; the retry trains the child, which
+    the search records as trained. That a retry gives the search a run without the fault
+    gives is checked by the other fault tests (the same retry, after scancel and after the
+    memory limit). Adds about 5 minutes to CI (315 s measured on 2 cores): the first
+    attempt's minute and a half, the retry's two, the data stages through SLURM."""
+    config = load_case("tiny")
+    config["search"].update(steps=1, children_per_step=1)
+    config["final"]["top_k"] = 1
+    config["training"].update(epochs=3000, patience=1000, batch_size=8)
+    work = tmp_path / "slurm"
+    code, out = run_snakemake(
+        work, config, *FAST, FAULT_TARGET, "--set-resources",
+        "train_child:runtime=1 if attempt == 1 else 10", timeout=900,
+    )  # fmt: skip
+    assert code == 0, out[-5000:]
+    jobs = slurm_jobs(out)
+    assert sorted(jobs.values()).count("TIMEOUT") == 1, jobs
+    (job,) = [j for j, state in jobs.items() if state == "TIMEOUT"]
+    (log,) = [p for p in _train_child_logs(work) if p.stem == job]
+    assert "DUE TO TIME LIMIT" in log.read_text(), log.read_text()[-3000:]
+    assert len((work / FAULT_TARGET).read_text().splitlines()) == 2  # the header, the child
+    child = work / "results/tiny/tiny/search/step_001/child_00"
+    metrics = json.loads((child / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs"] > 1000, metrics
