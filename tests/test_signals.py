@@ -208,3 +208,31 @@ def test_signals_deferred_holds_in_a_process_with_threads(monkeypatch, signum, s
 
     assert _command(monkeypatch, run)(["fake"]) == status
     assert reached == ["end of the block"]
+
+
+def test_a_watched_snakemake_signal_reaches_the_handler_before_and_sets_the_exit(capsys):
+    """bionas.pipeline.interrupt, as the workflow's hooks use it: the signal goes on to
+    the handler that was there (Snakemake's), and a failed run then ends with one line
+    and 128 + the signal."""
+    import os
+
+    from bionas.pipeline import interrupt
+
+    seen = []
+    before = {s: signal.getsignal(s) for s in interrupt.SIGNALS}
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+        interrupt.exit_if_interrupted()  # no signal: the failure is the run's own
+        assert interrupt.watch()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert seen == [signal.SIGTERM]
+        with pytest.raises(SystemExit) as ended:
+            interrupt.exit_if_interrupted()
+        assert ended.value.code == 143
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("bionas: snakemake interrupted (SIGTERM)")
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        interrupt._arrived.clear()

@@ -1,4 +1,5 @@
-# Run hooks: stale locks of a killed run, and the warm worker of local runs.
+# Run hooks: stale locks of a killed run, the warm worker of local runs, and the
+# exit status of a run stopped by SIGINT or SIGTERM (bionas/pipeline/interrupt.py).
 
 # A run killed with SIGKILL leaves Snakemake's locks behind; clear them when
 # every earlier run of this workflow in this directory is dead, so the same
@@ -21,6 +22,9 @@ _WORKER = None
 
 onstart:
     global _WORKER
+    from bionas.pipeline import interrupt
+
+    interrupt.watch()  # SIGINT or SIGTERM: one line and 130 or 143 (onerror)
     if (
         config["training"]["warm_worker"]
         and workflow.local_exec
@@ -48,3 +52,6 @@ onsuccess:
 
 onerror:
     _end_run()
+    from bionas.pipeline import interrupt
+
+    interrupt.exit_if_interrupted()
