@@ -247,7 +247,7 @@ _NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVA
 
 
 @contextlib.contextmanager
-def output_locks(paths: list[str | os.PathLike]) -> Iterator[None]:
+def output_locks(paths: list[str | os.PathLike], wait: float = 0.0) -> Iterator[None]:
     """Hold the advisory lock of every output in ``paths`` while the block runs.
 
     Each output's lock is the file ``.<name>.bionas-lock`` beside it (beside a
@@ -258,10 +258,14 @@ def output_locks(paths: list[str | os.PathLike]) -> Iterator[None]:
     wait for each other. The kernel drops the lock of a process that ends, a
     killed one too, so a lock file left by a dead run is taken over. The lock
     files, and folders made only to hold them, are removed when the block ends.
+
+    With ``wait`` (seconds), a held lock is waited for that long before the
+    refusal: for files that several commands of one run write in turn (the
+    run's leaderboard). A signal ends the wait at once.
     """
     with contextlib.ExitStack() as stack:
         for path in paths:
-            stack.enter_context(_output_lock(Path(path)))
+            stack.enter_context(_output_lock(Path(path), wait))
         yield
 
 
@@ -278,8 +282,12 @@ def lock_file(path: str | os.PathLike) -> Path | None:
     return path.parent / f".{name}{LOCK_SUFFIX}"
 
 
+class _LockHeld(InputError):
+    """Another live run holds the lock of an output."""
+
+
 @contextlib.contextmanager
-def _output_lock(path: Path) -> Iterator[None]:
+def _output_lock(path: Path, wait: float = 0.0) -> Iterator[None]:
     lock = lock_file(path)
     if lock is None:
         yield
@@ -290,8 +298,17 @@ def _output_lock(path: Path) -> Iterator[None]:
         made.append(folder)
         folder = folder.parent
     try:
-        with signals_deferred():  # a signal between creating the lock and owning it would leak it
-            fd = _take_lock(lock, path)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                # a signal between creating the lock and owning it would leak it
+                with signals_deferred():
+                    fd = _take_lock(lock, path)
+                break
+            except _LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)  # outside the deferral: a signal ends the wait here
         try:
             yield
         finally:
@@ -366,7 +383,7 @@ def _holder_alive(holder: tuple[int, str]) -> bool:
 
 def _refused(path: Path, holder: tuple[int, str] | None, lock: Path) -> InputError:
     who = "another process" if holder is None else f"pid {holder[0]} on host {holder[1]}"
-    return InputError(
+    return _LockHeld(
         f"is being written by another bionas run ({who}, lock {lock.name}); "
         "wait for it to end, or write elsewhere",
         path,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_report import RUN
-from workflow_helpers import finished_tiny_run, snakemake_command
+from workflow_helpers import ROOT, finished_tiny_run, snakemake_command
 
 from bionas.search.progress import leaderboard, run_progress, status_lines
 
@@ -160,3 +160,44 @@ def test_status_while_a_tiny_run_runs(finished, tmp_path):
     assert any(step == 2 for step, _ in seen), seen
     done = run_progress(work / RUN)
     assert done["steps_done"] == 2 and done["current_step"] is None
+
+
+@pytest.mark.workflow
+def test_update_controller_takes_turns_on_the_run_leaderboard(finished, tmp_path):
+    """The leaderboard and progress.json, which every update of a run writes, are written
+    under their locks: an update waits while another process holds them, then writes.
+    An update of step 1 rerun by hand leaves step 2's leaderboard as it is."""
+    import sys
+
+    from bionas.io import lock_file
+
+    work = tmp_path / "run"
+    shutil.copytree(finished, work, symlinks=True)
+    search = work / RUN / "search"
+    board = (search / "leaderboard.tsv").read_bytes()
+    (search / "progress.json").unlink()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom bionas.io import output_locks\n"
+         "with output_locks([sys.argv[1]]):\n    print('held', flush=True)\n    time.sleep(3)\n",
+         str(search / "leaderboard.tsv")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline() == "held\n"
+    start = time.monotonic()
+    step = search / "step_001"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bionas", "update-controller",
+         "--space", str(ROOT / ".test/tiny/model_space.yaml"),
+         "--state", str(work / RUN / "controller/step_000"),
+         "--metrics", *sorted(str(p) for p in step.glob("child_*/metrics.json")),
+         "--out", str(tmp_path / "state"), "--history-out", str(step / "history.tsv")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    waited = time.monotonic() - start
+    holder.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert waited > 1.0, waited  # it waited for the holder
+    assert (search / "leaderboard.tsv").read_bytes() == board  # step 2's board stands
+    assert json.loads((search / "progress.json").read_text())["steps_done"] == 2
+    assert not lock_file(search / "leaderboard.tsv").exists()

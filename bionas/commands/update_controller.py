@@ -29,6 +29,9 @@ from bionas.search.strategies import load_controller
 
 log = logging.getLogger(__name__)
 
+#: seconds an update waits for another update of the run to finish writing its leaderboard
+LOCK_WAIT = 60.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", required=True, help="model-space YAML")
@@ -97,13 +100,27 @@ def _value(controller, metrics: dict):
 
 def _write_progress(history_out: Path, history, steps: int | None) -> None:
     """``search/leaderboard.tsv`` and ``search/progress.json`` of the run beside the history
-    (``<run>/search/step_NNN/history.tsv``); nothing for a history written elsewhere."""
-    from bionas.io import write_json, write_text
+    (``<run>/search/step_NNN/history.tsv``); nothing for a history written elsewhere.
+
+    Every update of the run writes the two files, each atomically, under their locks
+    (waited for: the updates of one run take turns). The leaderboard is of the latest
+    step: an update of an earlier step, rerun by hand, leaves a later step's board as it is.
+    """
+    from bionas.io import output_locks, write_json, write_text
     from bionas.search.progress import leaderboard, run_progress
 
     search = history_out.parent.parent
-    if not (history_out.parent.name.startswith("step_") and search.name == "search"):
+    step = history_out.parent.name.removeprefix("step_")
+    if not (step.isdigit() and search.name == "search"):
         return
-    board = leaderboard(history)
-    write_text(search / "leaderboard.tsv", board.to_csv(sep="\t", index=False, lineterminator="\n"))
-    write_json(search / "progress.json", run_progress(search.parent, steps))
+    board, progress = search / "leaderboard.tsv", search / "progress.json"
+    with output_locks([board, progress], wait=LOCK_WAIT):
+        later = [
+            p for p in search.glob("step_*/history.tsv")
+            if p.parent.name.removeprefix("step_").isdigit()
+            and int(p.parent.name.removeprefix("step_")) > int(step)
+        ]  # fmt: skip
+        if not later:
+            table = leaderboard(history)
+            write_text(board, table.to_csv(sep="\t", index=False, lineterminator="\n"))
+        write_json(progress, run_progress(search.parent, steps))
