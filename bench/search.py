@@ -201,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int,
                         help="epochs of a fully trained child, to count the child-epochs of the "
                         "searches without halving (default: the last budget of --fidelity)")
+    parser.add_argument("--gold", metavar="TABLE",
+                        help="rank the answers by this table's medians instead of TABLE's own (e.g. "
+                        "independent replicates of the same architectures: no search then sees "
+                        "the trainings it is judged by)")
     parser.add_argument("--tsv", help="write every search's ranks here")
     args = parser.parse_args(argv)
     if args.table and args.synthetic:
@@ -215,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path = Path(args.table) if args.table else DEFAULT_TABLE
         table = read_table(path, space)
+        judge = read_table(args.gold, space) if args.gold else table
     final = FinalSettings(top_k=args.top_k, replicates=args.replicates, choose=args.choose)
     fidelity = None
     if args.fidelity:
@@ -230,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     source = f"synthetic table over {space_path}" if args.synthetic else str(path)
     print(f"{source}: {len(table.rows)} architectures; space {space.size}; seeds "
           f"{args.seeds.start}-{args.seeds.stop - 1}; batch 5, {args.in_flight} step(s) in flight; ranks by the gold standard "
-          f"(median over replicates, 1 = best)")
+          f"(median over replicates{' of ' + args.gold if args.gold else ''}, 1 = best)")
     frames = []
     for lam in lambdas:
-        gold = gold_standard(table, lam)
+        gold = gold_standard(judge, lam)
         for spec in args.controllers:
             t0 = time.perf_counter()
             for budget in budgets:
