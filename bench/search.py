@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="rank the answers by this table's medians instead of TABLE's own (e.g. "
                         "independent replicates of the same architectures: no search then sees "
                         "the trainings it is judged by)")
+    parser.add_argument("--draw-replicate", type=int, metavar="R",
+                        help="the searches draw only TABLE's replicate R and are judged by the "
+                        "medians of its other replicates (as --gold with a split table)")
     parser.add_argument("--tsv", help="write every search's ranks here")
     args = parser.parse_args(argv)
     if args.table and args.synthetic:
@@ -218,8 +221,19 @@ def main(argv: list[str] | None = None) -> int:
             synthetic_table(space).to_csv(path, sep="\t", index=False)
         else:
             path = Path(args.table) if args.table else DEFAULT_TABLE
+        judge_path = args.gold
+        if args.draw_replicate is not None:
+            if args.gold:
+                parser.error("give --gold or --draw-replicate, not both")
+            rows = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+            drawn = rows["replicate"].astype(int) == args.draw_replicate
+            if not drawn.any() or drawn.all():
+                parser.error(f"{path} needs replicate {args.draw_replicate} and at least one other")
+            path, judge_path = Path(tmp) / "drawn.tsv", Path(tmp) / "judge.tsv"
+            rows[drawn].to_csv(path, sep="\t", index=False)
+            rows[~drawn].to_csv(judge_path, sep="\t", index=False)
         table = read_table(path, space)
-        judge = read_table(args.gold, space) if args.gold else table
+        judge = read_table(judge_path, space) if judge_path else table
     final = FinalSettings(top_k=args.top_k, replicates=args.replicates, choose=args.choose)
     fidelity = None
     if args.fidelity:
@@ -232,10 +246,14 @@ def main(argv: list[str] | None = None) -> int:
                      "need one (bench/build_table.py records it)")
     lambdas = [float(x) for x in args.lambdas.split(",")]
     budgets = [int(x) for x in args.budgets.split(",")]
-    source = f"synthetic table over {space_path}" if args.synthetic else str(path)
+    source = f"synthetic table over {space_path}" if args.synthetic else str(args.table or path)
+    judged = f"median over the replicates of {args.gold}" if args.gold else "median over replicates"
+    if args.draw_replicate is not None:
+        source += f" (replicate {args.draw_replicate})"
+        judged = "median over the other replicates"
     print(f"{source}: {len(table.rows)} architectures; space {space.size}; seeds "
           f"{args.seeds.start}-{args.seeds.stop - 1}; batch 5, {args.in_flight} step(s) in flight; ranks by the gold standard "
-          f"(median over replicates{' of ' + args.gold if args.gold else ''}, 1 = best)")
+          f"({judged}, 1 = best)")
     frames = []
     for lam in lambdas:
         gold = gold_standard(judge, lam)

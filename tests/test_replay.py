@@ -393,6 +393,15 @@ def test_the_search_benchmark_compares_halving_at_its_child_epochs(tmp_path, spa
     # 10 children of 6 epochs (one curve ends at 3) against 2 per child + 2 x 2 + 1 x 2 per step
     assert 55 <= cost["random"] <= 60
     assert 2 * (5 * 2 + 2 * 2 + 1 * 2) - 3 <= cost["random+sh"] <= 2 * (5 * 2 + 2 * 2 + 1 * 2)
+    # drawn from one replicate, judged by the other
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "search.py"), str(table), "--space", str(space_path),
+         "--lambdas", "0", "--budgets", "10", "--seeds", "0:2", "--controllers", "random",
+         "--draw-replicate", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(replicate 1)" in proc.stdout and "median over the other replicates" in proc.stdout
     bare = write(tmp_path, table_frame(replicates=1), "bare.tsv")
     proc = subprocess.run(
         [sys.executable, str(root / "bench" / "search.py"), str(bare), "--space", str(space_path),
