@@ -32,7 +32,7 @@ def _history(tmp_path: Path, space, rows: list[tuple[tuple[str, ...], float, str
             val_loss=-reward if status == "ok" else math.nan,
             knowledge=0.0 if status == "ok" else math.nan,
             val_auroc=0.5, replicate=0, reward=reward, step=1, child=child,
-            id=space.architecture_id(layers), status=status, cached=False,
+            id=space.architecture_id(layers), status=status, cached=False, rung=0,
         )  # fmt: skip
         records.append(record)
     path = tmp_path / "history.tsv"

@@ -570,6 +570,7 @@ HISTORY_ROWS = st.lists(
         st.text(st.sampled_from("0123456789abcdef"), min_size=1, max_size=16),
         st.sampled_from(["ok", "failed"]),
         st.sampled_from(["true", "false"]),
+        st.integers(0, 9),
     ),
     min_size=1,
     max_size=15,
@@ -596,7 +597,7 @@ def _history_line(**change) -> bytes:
     row = dict(
         zip(
             history_columns(SPACE),
-            ["ca", "gmax", 0.5, 0.1, 0.9, 0, -0.6, 1, 0, "ab", "ok", "false"],
+            ["ca", "gmax", 0.5, 0.1, 0.9, 0, -0.6, 1, 0, "ab", "ok", "false", 0],
             strict=True,
         )
     )
@@ -613,7 +614,7 @@ def test_damaged_histories_read_or_raise_input_error(blob):
         history = parse_or_error(lambda p: read_history(p, SPACE), path, blob)
     if history is not None:
         assert list(history.columns) == history_columns(SPACE)
-        assert (history[["replicate", "step", "child"]] >= 0).all().all()
+        assert (history[["replicate", "step", "child", "rung"]] >= 0).all().all()
         assert history["status"].isin(["ok", "failed"]).all()
 
 

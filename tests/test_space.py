@@ -233,7 +233,7 @@ def test_size_is_the_product_of_option_counts():
     assert parse_space(space.to_dict()).fingerprint() == space.fingerprint()
 
 
-@pytest.mark.parametrize("name", ["step", "child", "id", "status", "cached"])
+@pytest.mark.parametrize("name", ["step", "child", "id", "status", "cached", "rung", "val_loss_curve"])
 def test_layer_names_may_not_clash_with_history_columns(name):
     with pytest.raises(InputError, match="clashes"):
         parse_space(edit(lambda o: o["layers"][1].update(name=name)))

@@ -218,7 +218,7 @@ class ModelSpace:
 #: Columns of results tables and history.tsv; a layer may not be named like one.
 RESERVED_COLUMNS = (
     "val_loss", "knowledge", "val_auroc", "replicate", "reward",
-    "step", "child", "id", "status", "cached",
+    "step", "child", "id", "status", "cached", "rung", "val_loss_curve",
 )
 
 
