@@ -75,6 +75,47 @@ def test_crlf_and_bgzip_read_the_same(tiny, tmp_path):
         )
 
 
+@pytest.mark.parametrize("line, newline", [(60, "\n"), (7, "\r\n"), (None, "\n")])
+@pytest.mark.parametrize("table_limit", [1 << 21, 0])
+def test_window_bytes_and_iter_mapped_read_the_sequence_as_stored(
+    tmp_path, monkeypatch, line, newline, table_limit
+):
+    """Gathered windows and scanned stretches are the sequence's own bytes, case kept,
+    for any line width and line end, through the offset table or computed offsets."""
+    monkeypatch.setattr("bionas.data.genome._OFFSET_TABLE_LIMIT", table_limit)
+    monkeypatch.setattr("bionas.data.genome._GATHER", 300)  # several gathers per call
+    rng = np.random.default_rng(3)
+    seqs = {
+        name: bytes(rng.choice(np.frombuffer(b"ACGTacgtNnR", np.uint8), size=n))
+        for name, n in [("s1", 1234), ("s2", 61), ("s3", 1)]
+    }
+    path = tmp_path / "g.fa"
+    with open(path, "w", newline="") as handle:
+        for name, seq in seqs.items():
+            width = line or len(seq)
+            handle.write(f">{name}{newline}")
+            for i in range(0, len(seq), width):
+                handle.write(seq[i : i + width].decode() + newline)
+    g = Genome(path)
+    everything = np.arange(256, dtype=np.uint8)
+    for name, seq in seqs.items():
+        raw = np.frombuffer(seq, np.uint8)
+        for width in {1, len(seq) // 2 or 1, len(seq)}:
+            starts = np.array([0, len(seq) - width, *rng.integers(0, len(seq) - width + 1, 20)])
+            got = g.window_bytes(name, starts, width)
+            want = np.lib.stride_tricks.sliding_window_view(raw, width)[starts]
+            assert got.dtype == np.uint8
+            np.testing.assert_array_equal(got, want)
+        for chunk in (1, 7, 100, 1 << 24):
+            parts = list(g.iter_mapped(name, everything, chunk))
+            np.testing.assert_array_equal(np.concatenate(parts), raw)
+    assert g.window_bytes("s1", np.zeros(0, np.int64), 5).shape == (0, 5)
+    upper = np.arange(256, dtype=np.uint8)
+    upper[ord("a") : ord("z") + 1] -= 32
+    classes = np.concatenate(list(g.iter_mapped("s1", upper, 100)))
+    assert classes.tobytes() == seqs["s1"].upper()
+
+
 def test_stale_index_is_rebuilt(tiny):
     Genome(tiny["fasta"])
     fai = tiny["fasta"].parent / "tiny.fa.fai"

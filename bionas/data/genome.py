@@ -546,6 +546,45 @@ class Genome:
         raw = raw[(raw != 10) & (raw != 13)]
         return UPPER[raw].tobytes().decode("ascii")
 
+    def window_bytes(self, chrom: str, starts, width: int) -> np.ndarray:
+        """Bytes of equal-width windows of one sequence, as stored (case kept).
+
+        A plain file's windows are gathered from the memory map by byte
+        offset: only the windows' own pages are read, and no copy of the
+        chromosome is made. A bgzip file's chromosome is read whole (the last
+        one read is cached, see :meth:`chrom_codes`). The caller checks that
+        every window lies on the sequence.
+
+        Parameters
+        ----------
+        chrom : str
+        starts : array_like of int, length k
+            0-based starts, ``0 <= start <= length - width``.
+        width : int
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(k, width)`` uint8, rows in input order (uppercase for a bgzip file).
+        """
+        starts = np.asarray(starts, dtype=np.int64)
+        if self._faidx is not None:
+            codes = self.chrom_codes(chrom)
+            return np.lib.stride_tricks.sliding_window_view(codes, width)[starts]
+        if starts.size == 0 or width == 0:
+            return np.empty((starts.size, width), dtype=np.uint8)
+        rec = self._index[chrom]
+        lb, skip = rec.line_bases, rec.line_bytes - rec.line_bases
+        line, phase = np.divmod(starts, lb)
+        first = rec.offset + line * rec.line_bytes + phase  # byte of each window's first base
+        out = np.empty((starts.size, width), dtype=np.uint8)
+        block = max(1, _GATHER // width)  # rows per gather: an 8 MiB index temporary
+        for lo in range(0, starts.size, block):
+            at = _line_offsets(lb, skip, width, phase[lo : lo + block])
+            at += first[lo : lo + block, None]
+            np.take(self._mm, at, out=out[lo : lo + block])
+        return out
+
     def fetch_codes(self, chroms, starts, width: int) -> np.ndarray:
         """Fetch many equal-width windows at once, reading each chromosome once.
 
@@ -574,13 +613,65 @@ class Genome:
             if s.min() < 0 or s.max() + width > self.sizes[chrom]:
                 bad = rows[(s < 0) | (s + width > self.sizes[chrom])][0]
                 self._check(chrom, int(starts[bad]), int(starts[bad]) + width)
-            codes = self.chrom_codes(chrom)
-            out[rows] = np.lib.stride_tricks.sliding_window_view(codes, width)[s]
+            out[rows] = UPPER[self.window_bytes(chrom, s, width)]
         return out
+
+    def iter_mapped(self, chrom: str, table: np.ndarray, chunk: int = 1 << 24):
+        """``table[b]`` for the bytes ``b`` of sequence ``chrom``, in consecutive stretches.
+
+        Reads the sequence once, ``chunk`` bases or so at a time, without
+        holding it whole (a plain file) and without changing case: ``table``
+        (256 entries, any dtype) maps both cases itself.
+
+        Yields
+        ------
+        numpy.ndarray
+            1-D, ``table``'s dtype; together the whole sequence, in order.
+        """
+        self._check(chrom, 0, 0)
+        rec = self._index[chrom]
+        if rec.length == 0:
+            return
+        if self._faidx is not None:
+            for lo in range(0, rec.length, chunk):
+                seq = self._bgzf_fetch(chrom, lo, min(lo + chunk, rec.length))
+                yield table[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+            return
+        full = (rec.length - 1) // rec.line_bases  # the last line may lack its newline
+        rows = max(1, chunk // rec.line_bases)
+        for lo in range(0, full, rows):
+            hi = min(lo + rows, full)
+            raw = self._mm[rec.offset + lo * rec.line_bytes : rec.offset + hi * rec.line_bytes]
+            yield table[raw.reshape(hi - lo, rec.line_bytes)[:, : rec.line_bases]].ravel()
+        tail_start = rec.offset + full * rec.line_bytes
+        yield table[self._mm[tail_start : tail_start + rec.length - full * rec.line_bases]]
 
     def fetch_many(self, chroms, starts, ends) -> list[str]:
         """Sequences of many intervals (any widths), uppercase, in input order."""
         return [self.fetch(c, s, e) for c, s, e in zip(chroms, starts, ends, strict=True)]
+
+
+#: bases gathered at a time by :meth:`Genome.window_bytes`
+_GATHER = 1 << 20
+
+#: the most offsets :func:`_line_offsets` tabulates (line width x window width)
+_OFFSET_TABLE_LIMIT = 1 << 21
+
+
+def _line_offsets(line_bases: int, skip: int, width: int, phase: np.ndarray) -> np.ndarray:
+    """Byte offsets of a window's bases from its first base's byte: ``(k, width)`` int64.
+
+    A window starting ``phase`` bases into a line of ``line_bases`` bases
+    skips ``skip`` line-break bytes at every line end it crosses. The offsets
+    of every phase are tabulated (one row per phase) when the table is small,
+    else computed per base.
+    """
+    j = np.arange(width, dtype=np.int64)
+    if line_bases * width <= _OFFSET_TABLE_LIMIT:
+        per_phase = np.arange(line_bases, dtype=np.int64)[:, None] + j
+        table = j + (per_phase // line_bases) * skip
+        return table[phase]
+    return j + ((phase[:, None] + j) // line_bases) * skip
 
 
 def open_genome(fasta: str | os.PathLike | Genome) -> Genome:
