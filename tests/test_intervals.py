@@ -229,6 +229,30 @@ def test_gc_matched_negatives_match_the_histogram(tmp_path):
     assert again.start.tolist() == neg.start.tolist()
 
 
+@pytest.mark.parametrize("scan", [5, 97, 1 << 24])
+def test_grid_and_window_gc_count_every_base_once(tiny, monkeypatch, scan):
+    """Grid counts (one scan of the chromosome, in stretches of ``scan`` bases) and window
+    GC (gathered windows) equal counting each window's own bases."""
+    from bionas.data.negatives import _grid_counts
+
+    monkeypatch.setattr("bionas.data.negatives.SCAN_BASES", scan)
+    g = Genome(tiny["fasta"])
+    codes = g.chrom_codes("chr1")
+    is_gc = np.isin(codes, np.frombuffer(b"GC", np.uint8))
+    is_acgt = np.isin(codes, np.frombuffer(b"ACGT", np.uint8))
+    for phase, step, span in [(0, 50, 4), (37, 50, 4), (3, 1, 7), (11, 333, 6), (1999, 7, 2)]:
+        n_gc, n_acgt = _grid_counts(g, "chr1", phase, step, span)
+        starts = np.arange(phase, codes.size - step * span + 1, step)
+        assert n_gc.shape == n_acgt.shape == starts.shape
+        want_gc = [is_gc[s : s + step * span].sum() for s in starts]
+        want_acgt = [is_acgt[s : s + step * span].sum() for s in starts]
+        assert n_gc.tolist() == want_gc and n_acgt.tolist() == want_acgt
+    starts = np.array([0, 5, 1800, 1000])
+    gc = window_gc(g, Intervals(["chr1"] * 4, starts, starts + 200))
+    want = [is_gc[s : s + 200].sum() / is_acgt[s : s + 200].sum() for s in starts]
+    np.testing.assert_array_equal(gc, want)
+
+
 def test_dinucleotide_negatives_reproduce_from_source():
     pos = Intervals(["chr1", "chr2"], [100, 200], [300, 400])
     windows, sources = dinucleotide_negatives(pos, 1.5, seed=2)

@@ -23,6 +23,9 @@ NEGATIVE_METHODS = ("shuffle", "dinucleotide_shuffle", "gc_matched")
 
 GC_BINS = 50  # GC histogram bins of width 0.02 for gc_matched
 
+#: bases read at a time when a chromosome is scanned, and window bases counted at a time
+SCAN_BASES = 1 << 24
+
 
 def _templates(n_pos: int, ratio: float, rng: np.random.Generator) -> np.ndarray:
     """Indices of positives that each negative copies (chromosome, width): ratio x n_pos."""
@@ -81,38 +84,72 @@ def shuffle_negatives(
     return Intervals([r[0] for r in rows], [int(r[1]) for r in rows], [int(r[2]) for r in rows])
 
 
-def _window_sums(mask: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """Sum of boolean ``mask`` over ``[s, s + width)`` for each start: ``(n,)`` int64.
+#: byte -> base class: 0 not A/C/G/T (N, other IUPAC codes), 1 A or T, 2 C or G (either case)
+_BASE_CLASS = np.zeros(256, dtype=np.uint8)
+for _b in b"ATat":
+    _BASE_CLASS[_b] = 1
+for _b in b"CGcg":
+    _BASE_CLASS[_b] = 2
 
-    ``np.add.reduceat`` over interleaved (start, end) bounds: no cumulative
-    sum of the whole chromosome is held in memory.
-    """
-    if starts.size == 0:
-        return np.zeros(0, np.int64)
-    bounds = np.empty(2 * starts.size, dtype=np.int64)
-    bounds[0::2] = starts
-    bounds[1::2] = starts + width
-    padded = np.append(mask.view(np.uint8), np.uint8(0))
-    return np.add.reduceat(padded, bounds, dtype=np.int64)[0::2]
+
+def _counts(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GC and A/C/G/T counts along the last axis of base classes: two int64 arrays."""
+    n_acgt = np.count_nonzero(classes, axis=-1).astype(np.int64)
+    return classes.sum(axis=-1, dtype=np.int64) - n_acgt, n_acgt
 
 
 def window_gc(genome: Genome, windows: Intervals) -> np.ndarray:
-    """GC fraction among A/C/G/T bases of each window: ``(n,)`` float64 (NaN if none)."""
+    """GC fraction among A/C/G/T bases of each window: ``(n,)`` float64 (NaN if none).
+
+    Only the windows' bases are read (:meth:`~bionas.data.genome.Genome.window_bytes`),
+    a block of rows at a time.
+    """
     gc = np.full(len(windows), np.nan)
     for chrom in dict.fromkeys(windows.chrom.tolist()):
         rows = np.flatnonzero(windows.chrom == chrom)
-        codes = genome.chrom_codes(chrom)
-        is_gc = (codes == ord("G")) | (codes == ord("C"))
-        is_acgt = is_gc | (codes == ord("A")) | (codes == ord("T"))
         widths = windows.end[rows] - windows.start[rows]
         for width in np.unique(widths):
             sub = rows[widths == width]
-            s = windows.start[sub]
-            n_gc = _window_sums(is_gc, s, int(width))
-            n_acgt = _window_sums(is_acgt, s, int(width))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                gc[sub] = np.where(n_acgt > 0, n_gc / np.maximum(n_acgt, 1), np.nan)
+            block = max(1, SCAN_BASES // max(int(width), 1))
+            for lo in range(0, sub.size, block):
+                part = sub[lo : lo + block]
+                codes = genome.window_bytes(chrom, windows.start[part], int(width))
+                n_gc, n_acgt = _counts(_BASE_CLASS[codes])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    gc[part] = np.where(n_acgt > 0, n_gc / np.maximum(n_acgt, 1), np.nan)
     return gc
+
+
+def _grid_counts(
+    genome: Genome, chrom: str, phase: int, step: int, span: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """GC and A/C/G/T counts of the windows of ``span`` steps on the grid ``phase + k * step``.
+
+    The sequence is read once; each step of it is counted once, and a
+    window's count is the difference of two cumulative sums over steps.
+    Returns two ``(n_windows,)`` int64 arrays, window ``k`` starting at
+    ``phase + k * step`` (every window that fits on the sequence).
+    """
+    n_steps = max(0, (genome.sizes[chrom] - phase) // step)
+    cum_gc = np.zeros(n_steps + 1, dtype=np.int64)
+    cum_acgt = np.zeros(n_steps + 1, dtype=np.int64)
+    done, skipped = 0, 0
+    carry = np.zeros(0, dtype=np.uint8)
+    for part in genome.iter_mapped(chrom, _BASE_CLASS, SCAN_BASES):
+        if skipped < phase:  # the bases before the grid's first step
+            drop = min(phase - skipped, part.size)
+            part, skipped = part[drop:], skipped + drop
+        if carry.size:
+            part = np.concatenate([carry, part])
+        whole = min(part.size // step, n_steps - done)
+        n_gc, n_acgt = _counts(part[: whole * step].reshape(whole, step))
+        cum_gc[done + 1 : done + whole + 1] = n_gc
+        cum_acgt[done + 1 : done + whole + 1] = n_acgt
+        done += whole
+        carry = part[whole * step :] if done < n_steps else carry[:0]
+    np.cumsum(cum_gc, out=cum_gc)
+    np.cumsum(cum_acgt, out=cum_acgt)
+    return cum_gc[span:] - cum_gc[:-span], cum_acgt[span:] - cum_acgt[:-span]
 
 
 def _gc_bin(gc: np.ndarray) -> np.ndarray:
@@ -155,12 +192,10 @@ def gc_matched_negatives(
         width = int(widths[0])
         step = max(d for d in range(1, max(1, width // 4) + 1) if width % d == 0)
         span = width // step  # candidates closer than `span` steps overlap
-        codes = genome.chrom_codes(chrom)
         phase = int(rng.integers(step))
-        starts = np.arange(phase, codes.size - width + 1, step, dtype=np.int64)
-        is_gc = (codes == ord("G")) | (codes == ord("C"))
-        is_acgt = is_gc | (codes == ord("A")) | (codes == ord("T"))
-        ok = _window_sums(is_acgt, starts, width) == width
+        starts = np.arange(phase, genome.sizes[chrom] - width + 1, step, dtype=np.int64)
+        n_gc, n_acgt = _grid_counts(genome, chrom, phase, step, span)
+        ok = n_acgt == width
         ex = excl.on(chrom)
         if len(ex):
             first_after = np.searchsorted(ex.end, starts, side="right")
@@ -168,7 +203,7 @@ def gc_matched_negatives(
             hit[hit] = ex.start[first_after[hit]] < starts[hit] + width
             ok &= ~hit
         cand = np.flatnonzero(ok)
-        cand_bin = _gc_bin(_window_sums(is_gc, starts[cand], width) / width)
+        cand_bin = _gc_bin(n_gc[cand] / width)
         pools = {b: list(rng.permutation(cand[cand_bin == b])) for b in range(GC_BINS)}
         need = np.bincount(template_bin[rows], minlength=GC_BINS)
         picked, short = _pick_by_bin(pools, need, span, starts.size)

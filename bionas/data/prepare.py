@@ -165,12 +165,14 @@ def _exclusions(
     blacklist: Intervals | None,
 ) -> Intervals:
     """Where background negatives may not come from: peaks, positive windows, and for the
-    methods that draw from the genome its N runs and the blacklist."""
+    methods that draw from the genome the blacklist and, for ``shuffle``, its N runs
+    (``gc_matched`` takes only windows of A, C, G and T: N runs are kept out without
+    reading the genome for them)."""
     parts = [p.intervals for p in peaks] + [positives]
-    if negatives in ("shuffle", "gc_matched"):
+    if negatives == "shuffle":
         parts.append(genome_n_runs(genome))
-        if blacklist is not None:
-            parts.append(blacklist)
+    if negatives in ("shuffle", "gc_matched") and blacklist is not None:
+        parts.append(blacklist)
     return Intervals.concat(parts)
 
 
