@@ -6,7 +6,8 @@ windows table, the summary and every split's tensors are hashed and compared
 with digests recorded from the implementation that read whole chromosomes
 (before windows were gathered straight from the FASTA). The same genome is
 written in several layouts (line widths, CRLF, lower case, one line per
-sequence, bgzip): every one must give the recorded bytes.
+sequence, bgzip) and read in blocks small enough to split chromosomes and
+splits into many pieces: every combination must give the recorded bytes.
 """
 
 from __future__ import annotations
@@ -154,8 +155,19 @@ def _digests(cli, inputs, genome: Path, method: str, out: Path) -> tuple[str, ..
 
 
 @pytest.mark.parametrize("method", list(CASES))
-@pytest.mark.parametrize("layout", ["lf60.fa", "crlf7_lower.fa", "oneline.fa", "bgzf.fa.gz"])
-def test_outputs_match_the_recorded_bytes(cli, inputs, tmp_path, method, layout):
+@pytest.mark.parametrize(
+    "layout, small",
+    [("lf60.fa", False), ("crlf7_lower.fa", False), ("oneline.fa", False), ("bgzf.fa.gz", False),
+     ("lf60.fa", True), ("crlf7_lower.fa", True), ("bgzf.fa.gz", True)],
+)  # fmt: skip
+def test_outputs_match_the_recorded_bytes(
+    cli, inputs, tmp_path, monkeypatch, method, layout, small
+):
+    if small:  # blocks of a few windows, scans of a few hundred bases
+        monkeypatch.setattr("bionas.data.negatives.SCAN_BASES", 777)
+        monkeypatch.setattr("bionas.data.encode.BLOCK_BASES", 1000)
+        monkeypatch.setattr("bionas.data.genome._GATHER", 500)
+        monkeypatch.setattr("bionas.data.genome._OFFSET_TABLE_LIMIT", 0)
     genome = tmp_path / layout  # a copy: each run indexes its own
     genome.write_bytes((inputs["root"] / layout).read_bytes())
     got = _digests(cli, inputs, genome, method, tmp_path / "out")

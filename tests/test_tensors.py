@@ -13,7 +13,7 @@ from helpers_child import make_tensors
 
 from bionas.errors import InputError
 from bionas.io import file_sha256
-from bionas.records.tensors import CHECKED_ROWS, load_tensors, write_tensors
+from bionas.records.tensors import CHECKED_ROWS, StreamedX, load_tensors, write_tensors
 
 
 def _write(path: Path, **kwargs) -> dict[str, np.ndarray]:
@@ -52,6 +52,35 @@ def test_mapped_load_equals_the_arrays_and_keeps_the_contract(tmp_path):
     copy = load_tensors(path, mmap=False)
     assert not copy.mapped and copy.sha256 == t.sha256
     np.testing.assert_array_equal(copy.X, t.X)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_streamed_X_writes_the_same_file(tmp_path, rows):
+    """X given in blocks of rows gives the bytes, digest and CRC-32s of X given whole."""
+    arrays = _write(tmp_path / "whole.npz", n=300, n_tasks=2)
+    X = arrays.pop("X")
+    blocks = (X[i : i + rows] for i in range(0, len(X), rows))
+    write_tensors(tmp_path / "streamed.npz", StreamedX(X.shape, blocks), **arrays)
+    assert (tmp_path / "streamed.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+    np.testing.assert_array_equal(load_tensors(tmp_path / "streamed.npz").X, X)
+
+
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        (lambda X: [X[:10]], "hold 10 rows, X has 20"),
+        (lambda X: [X, X[:1]], "hold 21 rows"),
+        (lambda X: [X.astype(np.float32)], "a block of float32"),
+        (lambda X: [X[:, :50]], r"a block of uint8 \(20, 50, 4\)"),
+    ],
+)
+def test_streamed_X_that_does_not_add_up_writes_nothing(tmp_path, blocks, message):
+    arrays = make_tensors(n=20, n_tasks=1)
+    arrays["kind"] = np.array(["peak"] * 20)
+    X = arrays.pop("X")
+    with pytest.raises(ValueError, match=message):
+        write_tensors(tmp_path / "t.npz", StreamedX(X.shape, blocks(X)), **arrays)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_old_compressed_file_loads_into_memory_and_says_so(tmp_path, caplog):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bionas.data.encode import encode_windows
+from bionas.data.encode import split_rows
 from bionas.data.genome import Genome
 from bionas.io import atomic_paths
-from bionas.records.tensors import write_tensors
+from bionas.records.tensors import StreamedX, write_tensors
 from bionas.records.windows import SPLITS, read_windows
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 def _encode_splits(genome, windows, tasks, paths, temps, revcomp: bool) -> None:
     """Encode every split into its temporary of the set."""
     for split, path, tmp in zip(SPLITS, paths, temps, strict=True):
-        enc = encode_windows(genome, windows, split, revcomp=revcomp and split == "train")
-        write_tensors(tmp, enc.X, enc.y, tasks, enc.regions, enc.kind)
-        log.info("encoded %s: X %s, %d positive labels", path, enc.X.shape, int(enc.y.sum()))
+        rows = split_rows(genome, windows, split, revcomp=revcomp and split == "train")
+        X = StreamedX(rows.shape, rows.blocks())  # one-hot rows go to the file as they are made
+        write_tensors(tmp, X, rows.y, tasks, rows.regions, rows.kind)
+        log.info("encoded %s: X %s, %d positive labels", path, rows.shape, int(rows.y.sum()))

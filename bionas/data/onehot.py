@@ -49,6 +49,9 @@ def _as_codes(seqs: str | Sequence[str]) -> np.ndarray:
 def one_hot_codes(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """One-hot encode byte codes.
 
+    One gather per base: each byte picks the 4 bytes of its one-hot row as
+    one uint32.
+
     Parameters
     ----------
     codes : numpy.ndarray
@@ -63,47 +66,9 @@ def one_hot_codes(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     """
     codes = np.asarray(codes, dtype=np.uint8)
     if out is None:
-        return _LUT[codes]
-    return np.take(_LUT, codes, axis=0, out=out)
-
-
-def one_hot_windows(
-    codes: np.ndarray, starts: np.ndarray, width: int, out: np.ndarray, rows: np.ndarray
-) -> None:
-    """One-hot encode windows of one long sequence straight into ``out``.
-
-    The sequence is one-hot encoded once (one uint32 per base), then each
-    window is a single gather copy into its row of ``out``: no intermediate
-    ``(n, width)`` array of byte codes.
-
-    Parameters
-    ----------
-    codes : numpy.ndarray
-        ``(length,)`` uint8 ASCII codes of the whole sequence.
-    starts : numpy.ndarray
-        ``(k,)`` int window starts, ``0 <= start <= length - width``.
-    width : int
-    out : numpy.ndarray
-        C-contiguous ``(n, width, 4)`` uint8, written in place.
-    rows : numpy.ndarray
-        ``(k,)`` int rows of ``out`` that receive the windows.
-    """
-    if len(starts) == 0:
-        return
-    packed = _LUT32[np.asarray(codes, dtype=np.uint8)]
-    windows = np.lib.stride_tricks.sliding_window_view(packed, width)
-    flat = out.view(np.uint32).reshape(out.shape[0], width)
-    starts = np.asarray(starts, dtype=np.intp)
-    rows = np.asarray(rows, dtype=np.intp)
-    block = max(1, (1 << 24) // (4 * width))  # ~16 MiB of temporary per block
-    contiguous = np.array_equal(rows, np.arange(rows[0], rows[0] + rows.size))
-    for i in range(0, rows.size, block):
-        target = (
-            slice(rows[0] + i, rows[0] + min(i + block, rows.size))
-            if contiguous
-            else rows[i : i + block]
-        )
-        flat[target] = windows[starts[i : i + block]]
+        out = np.empty((*codes.shape, 4), dtype=np.uint8)
+    np.take(_LUT32, codes, out=out.view(np.uint32).reshape(codes.shape))
+    return out
 
 
 def one_hot(seqs: str | Sequence[str]) -> np.ndarray:

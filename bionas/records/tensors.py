@@ -17,6 +17,10 @@ space. The price is disk: the compressed files were about 6x smaller (the
 demo's ``train.npz``: 1.0 MB compressed, 6.1 MB stored); 200,000 windows of
 1 kb take 800 MB.
 
+``bionas encode`` streams ``X`` into its member block by block
+(:class:`StreamedX`), so the whole array is never in memory; the file is the
+same, byte for byte, as one written from the array.
+
 ``write_tensors`` also stores, in the archive's comment, a sha256 of the
 members' bytes and their CRC-32s. ``Tensors.sha256`` (the data's identity in
 the result cache) is that digest when the CRC-32s still match the archive's
@@ -38,6 +42,7 @@ import math
 import os
 import struct
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -278,7 +283,7 @@ def check_pair(train: Tensors, val: Tensors) -> None:
 
 def write_tensors(
     path: str | PathLike,
-    X: np.ndarray,
+    X: np.ndarray | StreamedX,
     y: np.ndarray,
     tasks: np.ndarray,
     regions: np.ndarray,
@@ -288,7 +293,8 @@ def write_tensors(
 
     Parameters
     ----------
-    X : (n, L, 4) uint8
+    X : (n, L, 4) uint8, or a :class:`StreamedX` whose blocks are written as they come
+        (the file is the same byte for byte; X is never whole in memory)
     y : (n, tasks) float32
     tasks : (tasks,) str
     regions : (n,) str, ``chrom:start-end`` (``(-)`` appended for a reverse complement)
@@ -301,11 +307,46 @@ def write_tensors(
             for name, array in arrays.items():
                 digest.update(f"{name}.npy\0".encode())
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
-                    np.lib.format.write_array(
-                        _Hashing(handle, digest), np.asanyarray(array), allow_pickle=False
-                    )
+                    if isinstance(array, StreamedX):
+                        array.write(_Hashing(handle, digest))
+                    else:
+                        np.lib.format.write_array(
+                            _Hashing(handle, digest), np.asanyarray(array), allow_pickle=False
+                        )
             crcs = {info.filename: info.CRC for info in archive.infolist()}
             archive.comment = json.dumps(
                 {"format": FORMAT, "sha256": digest.hexdigest(), "crc32": crcs},
                 separators=(",", ":"),
             ).encode()
+
+
+@dataclass(frozen=True)
+class StreamedX:
+    """A uint8 ``X`` of ``shape`` that arrives in blocks of rows, for :func:`write_tensors`.
+
+    ``blocks`` yields C-contiguous uint8 arrays of ``shape[1:]`` rows, in
+    order, ``shape[0]`` rows in all. Written as ``np.save`` would write the
+    whole array (a version 1.0 ``.npy`` header, then the bytes), so the file
+    does not depend on how the rows were cut into blocks.
+    """
+
+    shape: tuple[int, ...]
+    blocks: Iterable[np.ndarray]
+
+    def write(self, handle) -> None:
+        """Write the ``.npy`` bytes to ``handle``; ValueError if the blocks do not add up."""
+        shape = tuple(int(n) for n in self.shape)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+            "fortran_order": False,
+            "shape": shape,
+        }
+        np.lib.format.write_array_header_1_0(handle, header)
+        rows = 0
+        for block in self.blocks:
+            if block.dtype != np.uint8 or block.shape[1:] != shape[1:]:
+                raise ValueError(f"a block of {block.dtype} {block.shape} for X of shape {shape}")
+            handle.write(np.ascontiguousarray(block).reshape(-1).data)
+            rows += len(block)
+        if rows != shape[0]:
+            raise ValueError(f"the blocks hold {rows} rows, X has {shape[0]}")
