@@ -75,32 +75,43 @@ def test_crlf_and_bgzip_read_the_same(tiny, tmp_path):
         )
 
 
-@pytest.mark.parametrize("line, newline", [(60, "\n"), (7, "\r\n"), (None, "\n")])
+@pytest.mark.parametrize(
+    "line, newline, last",
+    [
+        (60, "\n", True),
+        (7, "\r\n", True),
+        (None, "\n", True),
+        (60, "\n", False),
+        (7, "\r\n", False),
+    ],
+)
 @pytest.mark.parametrize("table_limit", [1 << 21, 0])
 def test_window_bytes_and_iter_mapped_read_the_sequence_as_stored(
-    tmp_path, monkeypatch, line, newline, table_limit
+    tmp_path, monkeypatch, line, newline, last, table_limit
 ):
     """Gathered windows and scanned stretches are the sequence's own bytes, case kept,
-    for any line width and line end, through the offset table or computed offsets."""
+    for any line width and line end (the file's last one or not), whole lines copied or
+    each base's byte computed (from the offset table or not)."""
     monkeypatch.setattr("bionas.data.genome._OFFSET_TABLE_LIMIT", table_limit)
     monkeypatch.setattr("bionas.data.genome._GATHER", 300)  # several gathers per call
     rng = np.random.default_rng(3)
     seqs = {
         name: bytes(rng.choice(np.frombuffer(b"ACGTacgtNnR", np.uint8), size=n))
-        for name, n in [("s1", 1234), ("s2", 61), ("s3", 1)]
+        for name, n in [("s1", 1234), ("s2", 61), ("s3", 1), ("s4", 333)]
     }
+    text = ""
+    for name, seq in seqs.items():
+        width = line or len(seq)
+        text += f">{name}{newline}"
+        for i in range(0, len(seq), width):
+            text += seq[i : i + width].decode() + newline
     path = tmp_path / "g.fa"
-    with open(path, "w", newline="") as handle:
-        for name, seq in seqs.items():
-            width = line or len(seq)
-            handle.write(f">{name}{newline}")
-            for i in range(0, len(seq), width):
-                handle.write(seq[i : i + width].decode() + newline)
+    path.write_bytes(text.encode() if last else text.encode().removesuffix(newline.encode()))
     g = Genome(path)
     everything = np.arange(256, dtype=np.uint8)
     for name, seq in seqs.items():
         raw = np.frombuffer(seq, np.uint8)
-        for width in {1, len(seq) // 2 or 1, len(seq)}:
+        for width in {1, len(seq) // 2 or 1, len(seq) - 1 or 1, len(seq)}:
             starts = np.array([0, len(seq) - width, *rng.integers(0, len(seq) - width + 1, 20)])
             got = g.window_bytes(name, starts, width)
             want = np.lib.stride_tricks.sliding_window_view(raw, width)[starts]

@@ -576,13 +576,31 @@ class Genome:
         rec = self._index[chrom]
         lb, skip = rec.line_bases, rec.line_bytes - rec.line_bases
         line, phase = np.divmod(starts, lb)
-        first = rec.offset + line * rec.line_bytes + phase  # byte of each window's first base
         out = np.empty((starts.size, width), dtype=np.uint8)
         block = max(1, _GATHER // width)  # rows per gather: an 8 MiB index temporary
-        for lo in range(0, starts.size, block):
-            at = _line_offsets(lb, skip, width, phase[lo : lo + block])
-            at += first[lo : lo + block, None]
-            np.take(self._mm, at, out=out[lo : lo + block])
+        # whole lines: each window's lines copied as rows, line breaks cut off by a reshape,
+        # the window sliced out; a window whose lines run past the end of the file, and
+        # every window when lines are longer than windows, by the byte of each base
+        n_lines = -(-(lb - 1 + width) // lb)
+        line_start = rec.offset + line * rec.line_bytes
+        by_lines = rec.line_bytes <= width and n_lines * rec.line_bytes <= self._mm.size
+        if by_lines:
+            fits = line_start + n_lines * rec.line_bytes <= self._mm.size
+            rows = np.lib.stride_tricks.sliding_window_view(
+                np.asarray(self._mm), n_lines * rec.line_bytes
+            )
+            for lo in range(0, starts.size, block):
+                part = np.flatnonzero(fits[lo : lo + block]) + lo
+                lines = rows[line_start[part]].reshape(part.size, n_lines, rec.line_bytes)
+                bases = lines[:, :, :lb].reshape(part.size, n_lines * lb)
+                windows = np.lib.stride_tricks.sliding_window_view(bases, width, axis=1)
+                out[part] = windows[np.arange(part.size), phase[part]]
+        rest = np.flatnonzero(~fits) if by_lines else np.arange(starts.size)
+        for lo in range(0, rest.size, block):
+            part = rest[lo : lo + block]
+            at = _line_offsets(lb, skip, width, phase[part])
+            at += (line_start + phase)[part, None]
+            out[part] = np.take(self._mm, at)
         return out
 
     def fetch_codes(self, chroms, starts, width: int) -> np.ndarray:
@@ -621,30 +639,34 @@ class Genome:
 
         Reads the sequence once, ``chunk`` bases or so at a time, without
         holding it whole (a plain file) and without changing case: ``table``
-        (256 entries, any dtype) maps both cases itself.
+        (256 uint8 entries) maps both cases itself. Each stretch is mapped by
+        ``bytes.translate``, several times faster than a numpy gather.
 
         Yields
         ------
         numpy.ndarray
-            1-D, ``table``'s dtype; together the whole sequence, in order.
+            1-D uint8 (read-only); together the whole sequence, in order.
         """
         self._check(chrom, 0, 0)
         rec = self._index[chrom]
+        table = np.asarray(table, dtype=np.uint8).tobytes()
         if rec.length == 0:
             return
         if self._faidx is not None:
             for lo in range(0, rec.length, chunk):
                 seq = self._bgzf_fetch(chrom, lo, min(lo + chunk, rec.length))
-                yield table[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+                yield np.frombuffer(seq.encode("ascii").translate(table), dtype=np.uint8)
             return
         full = (rec.length - 1) // rec.line_bases  # the last line may lack its newline
         rows = max(1, chunk // rec.line_bases)
         for lo in range(0, full, rows):
             hi = min(lo + rows, full)
             raw = self._mm[rec.offset + lo * rec.line_bytes : rec.offset + hi * rec.line_bytes]
-            yield table[raw.reshape(hi - lo, rec.line_bytes)[:, : rec.line_bases]].ravel()
+            lines = raw.reshape(hi - lo, rec.line_bytes)[:, : rec.line_bases]
+            yield np.frombuffer(lines.tobytes().translate(table), dtype=np.uint8)
         tail_start = rec.offset + full * rec.line_bytes
-        yield table[self._mm[tail_start : tail_start + rec.length - full * rec.line_bases]]
+        tail = self._mm[tail_start : tail_start + rec.length - full * rec.line_bases]
+        yield np.frombuffer(tail.tobytes().translate(table), dtype=np.uint8)
 
     def fetch_many(self, chroms, starts, ends) -> list[str]:
         """Sequences of many intervals (any widths), uppercase, in input order."""
