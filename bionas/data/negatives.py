@@ -90,12 +90,16 @@ for _b in b"ATat":
     _BASE_CLASS[_b] = 1
 for _b in b"CGcg":
     _BASE_CLASS[_b] = 2
+_BASE_CLASS_BYTES = _BASE_CLASS.tobytes()  # for bytes.translate
 
 
 def _counts(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GC and A/C/G/T counts along the last axis of base classes: two int64 arrays."""
     n_acgt = np.count_nonzero(classes, axis=-1).astype(np.int64)
-    return classes.sum(axis=-1, dtype=np.int64) - n_acgt, n_acgt
+    # the classes sum to at most 2 x the axis length: a narrow sum is exact, and faster
+    narrow = 2 * classes.shape[-1] <= np.iinfo(np.uint16).max
+    total = classes.sum(axis=-1, dtype=np.uint16 if narrow else np.int64)
+    return total.astype(np.int64) - n_acgt, n_acgt
 
 
 def window_gc(genome: Genome, windows: Intervals) -> np.ndarray:
@@ -114,7 +118,8 @@ def window_gc(genome: Genome, windows: Intervals) -> np.ndarray:
             for lo in range(0, sub.size, block):
                 part = sub[lo : lo + block]
                 codes = genome.window_bytes(chrom, windows.start[part], int(width))
-                n_gc, n_acgt = _counts(_BASE_CLASS[codes])
+                classes = codes.tobytes().translate(_BASE_CLASS_BYTES)
+                n_gc, n_acgt = _counts(np.frombuffer(classes, np.uint8).reshape(codes.shape))
                 with np.errstate(invalid="ignore", divide="ignore"):
                     gc[part] = np.where(n_acgt > 0, n_gc / np.maximum(n_acgt, 1), np.nan)
     return gc
@@ -129,20 +134,36 @@ def _grid_counts(
     window's count is the difference of two cumulative sums over steps.
     Returns two ``(n_windows,)`` int64 arrays, window ``k`` starting at
     ``phase + k * step`` (every window that fits on the sequence).
+
+    A step of up to 254 bases is counted by one sum: A and T count 0, C and G
+    1, any other byte ``step + 1``, so the sum of a step is its GC count plus
+    ``step + 1`` times its other bytes, and its remainder and quotient by
+    ``step + 1`` give both counts exactly.
     """
     n_steps = max(0, (genome.sizes[chrom] - phase) // step)
+    one_sum = step + 1 <= 255
+    if one_sum:
+        table = np.full(256, step + 1, dtype=np.uint8)
+        table[_BASE_CLASS > 0] = _BASE_CLASS[_BASE_CLASS > 0] - 1
+    else:
+        table = _BASE_CLASS
     cum_gc = np.zeros(n_steps + 1, dtype=np.int64)
     cum_acgt = np.zeros(n_steps + 1, dtype=np.int64)
     done, skipped = 0, 0
     carry = np.zeros(0, dtype=np.uint8)
-    for part in genome.iter_mapped(chrom, _BASE_CLASS, SCAN_BASES):
+    for part in genome.iter_mapped(chrom, table, SCAN_BASES):
         if skipped < phase:  # the bases before the grid's first step
             drop = min(phase - skipped, part.size)
             part, skipped = part[drop:], skipped + drop
         if carry.size:
             part = np.concatenate([carry, part])
         whole = min(part.size // step, n_steps - done)
-        n_gc, n_acgt = _counts(part[: whole * step].reshape(whole, step))
+        steps = part[: whole * step].reshape(whole, step)
+        if one_sum:
+            n_other, n_gc = np.divmod(steps.sum(axis=1, dtype=np.uint16), step + 1)
+            n_acgt = step - n_other.astype(np.int64)
+        else:
+            n_gc, n_acgt = _counts(steps)
         cum_gc[done + 1 : done + whole + 1] = n_gc
         cum_acgt[done + 1 : done + whole + 1] = n_acgt
         done += whole
@@ -204,7 +225,12 @@ def gc_matched_negatives(
             ok &= ~hit
         cand = np.flatnonzero(ok)
         cand_bin = _gc_bin(n_gc[cand] / width)
-        pools = {b: list(rng.permutation(cand[cand_bin == b])) for b in range(GC_BINS)}
+        order = np.argsort(cand_bin, kind="stable")  # each bin's candidates in grid order
+        bounds = np.searchsorted(cand_bin[order], np.arange(GC_BINS + 1))
+        by_bin = cand[order]
+        pools = {
+            b: rng.permutation(by_bin[bounds[b] : bounds[b + 1]]).tolist() for b in range(GC_BINS)
+        }
         need = np.bincount(template_bin[rows], minlength=GC_BINS)
         picked, short = _pick_by_bin(pools, need, span, starts.size)
         missing += short
