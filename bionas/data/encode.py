@@ -83,20 +83,26 @@ class SplitRows:
         return (len(self.regions), self.width, 4)
 
     def blocks(self, bases: int = BLOCK_BASES) -> Iterator[np.ndarray]:
-        """The rows of ``X`` in order, ``(k, width, 4)`` uint8 blocks of about ``bases`` bases."""
+        """The rows of ``X`` in order, ``(k, width, 4)`` uint8 blocks of about ``bases`` bases.
+
+        The blocks share one buffer: each holds its rows until the next is asked for.
+        """
         n = self.chroms.size
         step = max(1, bases // max(self.width, 1))
+        buffer = np.empty((min(step, n), self.width, 4), dtype=np.uint8)
         for flip in (False, True) if self.revcomp else (False,):
             for lo in range(0, n, step):
-                block = self.encode(lo, min(lo + step, n))
+                block = self.encode(lo, min(lo + step, n), buffer[: min(step, n - lo)])
                 yield np.ascontiguousarray(block[:, ::-1, ::-1]) if flip else block
 
-    def encode(self, lo: int, hi: int) -> np.ndarray:
-        """One-hot rows ``lo..hi-1`` (of the first ``n``): ``(hi - lo, width, 4)`` uint8."""
+    def encode(self, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+        """One-hot rows ``lo..hi-1`` (of the first ``n``): ``(hi - lo, width, 4)`` uint8,
+        written into ``out`` when given (C-contiguous, that shape)."""
         from bionas.data.genome import UPPER
         from bionas.data.onehot import one_hot_codes
 
-        out = np.empty((hi - lo, self.width, 4), dtype=np.uint8)
+        if out is None:
+            out = np.empty((hi - lo, self.width, 4), dtype=np.uint8)
         chroms, starts = self.chroms[lo:hi], self.starts[lo:hi]
         shuffled, seeds = self.shuffled[lo:hi], self.seeds[lo:hi]
         for chrom in dict.fromkeys(chroms.tolist()):

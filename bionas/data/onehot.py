@@ -67,7 +67,9 @@ def one_hot_codes(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     codes = np.asarray(codes, dtype=np.uint8)
     if out is None:
         out = np.empty((*codes.shape, 4), dtype=np.uint8)
-    np.take(_LUT32, codes, out=out.view(np.uint32).reshape(codes.shape))
+    # every uint8 is an index of the table: 'clip' never clips, and unlike the default
+    # 'raise' it writes straight into ``out`` instead of through a buffer
+    np.take(_LUT32, codes, out=out.view(np.uint32).reshape(codes.shape), mode="clip")
     return out
 
 
