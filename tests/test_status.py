@@ -48,7 +48,7 @@ def _run_in_step_two(tmp_path: Path) -> Path:
     (rung / "slot_00").mkdir(parents=True)
     (rung / "promoted.json").write_text(json.dumps({"step": 1, "rung": 1, "epochs": 8, "promoted": [
         {"slot": 0, "child": 1, "from": "child_01", "reward": -0.6}]}))  # fmt: skip
-    (rung / "slot_00" / "train.json").write_text(json.dumps({"status": "ok", "epochs": 8}))
+    (rung / "slot_00" / "train.json").write_text(json.dumps({"status": "ok", "epochs": 8, "seconds": 5.0}))
     (two / "child_01").mkdir()  # training: no train.json yet
     (one / "history.tsv").write_text(HISTORY)
     start = time.time() - 100
@@ -63,7 +63,8 @@ def test_progress_of_a_run_in_its_second_step(tmp_path):
     assert (p["steps_done"], p["steps_total"]) == (1, 3)
     assert p["current_step"] == {"step": 2, "done": 1, "proposed": 3}
     assert (p["children_proposed"], p["children_trained"], p["children_failed"]) == (6, 3, 1)
-    assert p["children_cached"] == 1 and p["mean_child_seconds"] == pytest.approx(31 / 3, abs=0.01)
+    # the continued rung's 5 s count towards its child's training time
+    assert p["children_cached"] == 1 and p["mean_child_seconds"] == pytest.approx(36 / 3, abs=0.01)
     assert p["child_epochs"] == 3 + 3 + 1 + 5  # the cache hit trained none
     assert p["mean_step_seconds"] == pytest.approx(40, abs=0.5)
     assert p["seconds_left"] == pytest.approx(80, abs=1)

@@ -87,10 +87,10 @@ def leaderboard(history: pd.DataFrame, rows: int = LEADERBOARD_ROWS) -> pd.DataF
     return out
 
 
-def _continued_epochs(step: Path) -> int:
-    """Epochs the continued rungs of a step trained (successive halving): each slot's epochs
-    less those of the member it continued from."""
-    total = 0
+def _continued(step: Path) -> tuple[int, float]:
+    """Epochs and seconds the continued rungs of a step trained (successive halving): each
+    slot's epochs less those of the member it continued from, and its seconds."""
+    total, seconds = 0, 0.0
     for promoted in sorted(step.glob("rung_[1-9]/promoted.json")):
         record = _json(promoted)
         if not isinstance(record, dict) or not isinstance(record.get("promoted"), list):
@@ -105,7 +105,9 @@ def _continued_epochs(step: Path) -> int:
             if isinstance(slot, dict) and isinstance(before, dict):
                 if isinstance(slot.get("epochs"), int) and isinstance(before.get("epochs"), int):
                     total += max(slot["epochs"] - before["epochs"], 0)
-    return total
+                if isinstance(slot.get("seconds"), (int, float)):
+                    seconds += float(slot["seconds"])
+    return total, seconds
 
 
 def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[str, Any]:
@@ -127,8 +129,8 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
         ``child_epochs`` (epochs trained by the children, not cache hits,
         successive halving's continued rungs included), ``current_step`` (the first step without its controller update, with
         its ``done``/``proposed`` children), ``best`` (step, child, reward,
-        layers of the best child so far), ``mean_child_seconds`` (children
-        trained here, not cache hits), ``mean_step_seconds``,
+        layers of the best child so far), ``mean_child_seconds`` (training time
+        per child trained here, not cache hits, its continued rungs included), ``mean_step_seconds``,
         ``seconds_left`` (mean step time times the steps left; None when
         unknown), ``final`` (test AUROC when the final model is tested),
         ``report`` (whether the page exists) and ``updated`` (UTC time).
@@ -141,6 +143,7 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
     steps = _steps(run)
     done = [s for s in steps if (s / "history.tsv").is_file()]
     proposed = trained = failed = cached = epochs = 0
+    continued_seconds = 0.0
     seconds: list[float] = []
     current = None
     for step in steps:
@@ -164,7 +167,9 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
                     seconds.append(float(record["seconds"]))
                 if isinstance(record.get("epochs"), int):
                     epochs += record["epochs"]
-        epochs += _continued_epochs(step)
+        more_epochs, more_seconds = _continued(step)
+        epochs += more_epochs
+        continued_seconds += more_seconds
         if current is None and step not in done:
             current = {"step": int(step.name[5:]), "done": finished, "proposed": n_props}
     # step durations: from the start state to each step's history, in order
@@ -194,7 +199,9 @@ def run_progress(run_dir: str | Path, steps_total: int | None = None) -> dict[st
         "child_epochs": epochs,
         "current_step": current,
         "best": best,
-        "mean_child_seconds": round(sum(seconds) / len(seconds), 2) if seconds else None,
+        "mean_child_seconds": (
+            round((sum(seconds) + continued_seconds) / len(seconds), 2) if seconds else None
+        ),
         "mean_step_seconds": round(mean_step, 1) if mean_step is not None else None,
         "seconds_left": round(left, 1) if left is not None else None,
         "final": (
