@@ -189,6 +189,10 @@ def _trainer(conn: socket.socket, worker_env: dict[str, str]) -> None:
         os._exit(137)
 
     threading.Thread(target=watch, daemon=True).start()
+    from bionas.search import guard
+
+    # a child that ends itself at its job's limits (bionas.search.guard) reports its status
+    guard.EXIT_HOOKS.append(lambda status: _send(conn, {"status": int(status)}))
     argv = [str(a) for a in request["argv"]]
     from bionas.errors import Terminated
 

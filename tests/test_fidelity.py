@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -246,3 +249,23 @@ def test_promoted_json_is_checked(tmp_path):
         {"slot": 0, "child": 0, "from": "../../elsewhere", "reward": 0}]}))  # fmt: skip
     with pytest.raises(InputError, match="must name a member of the step"):
         read_promoted(path)
+
+
+def test_a_continued_child_over_its_jobs_memory_is_recorded_as_failed_at_its_rung(rung0, tmp_path):
+    """continue-child on its job's last attempt (bionas.search.guard): over the job's
+    memory it ends itself, in its own process, with a failed record of its rung."""
+    step = rung0 / "step_001"
+    metrics = [step / f"child_{c:02d}" / "metrics.json" for c in (0, 1)]
+    promoted = _promote(rung0, 1, 1, 5, metrics)
+    out = tmp_path / "slot_00"
+    env = {k: v for k, v in os.environ.items() if k != "BIONAS_WORKER"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bionas", *_continue(rung0, promoted, 0, out, "--job-memory-mb", "150")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "train.json").read_text())
+    assert record["status"] == "failed" and record["stop_reason"] == "memory" and record["rung"] == 1
+    assert record["child"] == read_promoted(promoted)["promoted"][0]["child"]
+    assert "child failed: out of memory: the job's memory (150 MB)" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["train.json"]

@@ -145,6 +145,21 @@ def test_the_jobs_exit_status_and_messages_come_from_the_worker(inputs, running,
     assert rc == 2 and "--epochs" in err
 
 
+def test_a_child_that_ends_itself_at_its_jobs_limit_reports_to_its_job(inputs, running, tmp_path):
+    """The job guard (bionas.search.guard) ends the trainer; the job still gets its exit
+    status and the failed child's record (--fail-fatal: status 1, nothing written)."""
+    _proc, path = running
+    for extra, status in (((), 0), (("--fail-fatal",), 1)):
+        out = tmp_path / f"out{status}"
+        rc, err = finish(job(child_args(inputs, out, "--job-memory-mb", "200", *extra), path))
+        assert rc == status, err
+        assert "child failed: out of memory: the job's memory (200 MB)" in err, err
+        assert "ended without an exit status" not in err
+        written = json.loads((out / "train.json").read_text()) if status == 0 else None
+        assert status == 1 or written["stop_reason"] == "memory"
+        assert status == 0 or not (out / "train.json").exists()
+
+
 def test_without_a_reachable_worker_the_job_runs_itself(inputs, tmp_path):
     stale = str(tmp_path / "gone.sock")
     rc, err = finish(job(child_args(inputs, tmp_path / "out"), stale))

@@ -234,6 +234,32 @@ def test_a_changed_setting_that_a_param_reads_beside_an_input_reruns_its_rules(f
             assert f"rule {rule}:" not in plan.stdout, (key, rule)
 
 
+def test_children_over_their_jobs_memory_on_the_last_attempt_are_failed_children(finished, tmp_path):
+    """training.attempts 1 (no retry) and 100 MB per child job: every child's only attempt is
+    its last, so it watches its job's memory, ends itself before training and is recorded
+    as failed with the failure reward; the search goes on (the controller learns from the
+    failures) instead of the run stopping at the first child."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    config = load_case("tiny")
+    config["run"] = "guard"
+    config["training"].update(attempts=1, mem_mb=100)
+    target = "results/tiny/guard/search/step_001/history.tsv"
+    proc = snakemake(workdir, config, "--cores", "2", target)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    history = pd.read_csv(workdir / target, sep="\t")
+    assert len(history) == CHILDREN and set(history["status"]) == {"failed"}, history
+    assert set(history["reward"]) == {config["search"].get("failure_reward", -10.0)}
+    for child in range(CHILDREN):
+        record = json.loads(
+            (workdir / f"results/tiny/guard/search/step_001/child_{child:02d}/train.json").read_text()
+        )
+        assert record["stop_reason"] == "memory" and "the job's memory (100 MB)" in record["error"]
+        log = workdir / f"logs/train_child/tiny/guard/step_001/child_{child:02d}.log"
+        assert "child failed: out of memory" in log.read_text()
+    assert (workdir / "results/tiny/guard/controller/step_001/state.json").is_file()
+
+
 def test_train_a_found_architecture_without_searching(finished, tmp_path):
     """New data, no search: point final.architecture at an earlier run's choice, in the
     same directory as the README does; the earlier run is neither rerun nor touched."""

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 from bionas.commands.argtypes import integer
-from bionas.commands.train_child import add_training_arguments, finish
+from bionas.commands.train_child import Finisher, add_training_arguments
 from bionas.errors import InputError
 from bionas.records.tensors import check_pair, load_tensors
 from bionas.records.train_result import (
@@ -107,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
     val = load_tensors(args.val)
     check_pair(train, val)
     out_dir = Path(args.out_dir)
-    record = run_continuation(
-        previous, source, promoted["rung"], train, val, settings, out_dir, args.keep_resume
-    )
-    return finish(args, out_dir, record, "continue-child")
+    finisher = Finisher(args, out_dir, "continue-child")
+    base = {k: previous[k] for k in ("layers", "id", "step", "child")}
+    with finisher.guard({**base, "rung": promoted["rung"]}, settings):
+        record = run_continuation(
+            previous, source, promoted["rung"], train, val, settings, out_dir, args.keep_resume
+        )
+        return finisher.finish(record)

@@ -6,6 +6,10 @@ parameters, NaN loss, out of memory) is recorded with ``status: failed`` and
 exit status 0 so the search goes on; with ``--fail-fatal`` it exits 1 instead
 and writes nothing. Bad input files exit 2 and leave nothing behind.
 
+With ``--job-seconds`` / ``--job-memory-mb`` (the workflow gives them on a job's last
+attempt) the child watches its job's limits and, rather than be killed by the
+scheduler, ends itself as a failed child (:mod:`bionas.search.guard`).
+
 With ``--cache-dir``, a result of the same architecture, tensors (by content)
 and settings is copied from the cache instead of training (``cached: true``;
 :mod:`bionas.search.child`). The training flags are the fields of
@@ -17,9 +21,12 @@ The format of ``train.json`` is in :mod:`bionas.records.train_result`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from bionas.commands.argtypes import integer, non_negative_int, number
@@ -30,7 +37,9 @@ from bionas.records.train_result import (
     MODEL_FILE,
     RESULT_FILE,
     RESUME_FILE,
+    ChildResult,
     TrainSettings,
+    child_record,
     write_train_result,
 )
 
@@ -94,6 +103,65 @@ def add_training_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...
         action="store_true",
         help="a child that cannot train exits 1 instead of writing status: failed",
     )
+    parser.add_argument(
+        "--job-seconds",
+        type=number(0, low_open=True),
+        metavar="S",
+        help="the time limit of the job the child runs in (its last attempt): the child ends "
+        "itself as failed (stop reason time_limit) max(30 s, 10%%) before it",
+    )
+    parser.add_argument(
+        "--job-memory-mb",
+        type=number(0, low_open=True),
+        metavar="MB",
+        help="the memory of the job the child runs in (its last attempt): the child ends itself "
+        "as failed (stop reason memory) before it and its job's Snakemake process use 85%% of it",
+    )
+
+
+class Finisher:
+    """Writes a child's ``train.json`` once: from the main thread when the child is done, or
+    from the job guard's thread when the child must end first (:mod:`bionas.search.guard`)."""
+
+    def __init__(self, args: argparse.Namespace, out_dir: Path, command: str = "train-child"):
+        self.args, self.out_dir, self.command = args, out_dir, command
+        self._lock = threading.Lock()
+        self._done = False
+
+    def finish(self, record: dict) -> int:
+        with self._lock:
+            self._done = True
+            return finish(self.args, self.out_dir, record, self.command)
+
+    @contextlib.contextmanager
+    def guard(self, base: dict, settings: TrainSettings) -> Iterator[None]:
+        """Watch the job's limits given by ``--job-seconds`` / ``--job-memory-mb`` while the
+        block runs; ``base`` holds the record's architecture keys (``layers``, ``id``,
+        ``step``, ``child``, and for a continued child ``rung``)."""
+        from bionas.search.guard import JobLimits, process_age, remove_own_temps, start_guard
+
+        def on_breach(reason: str, message: str) -> int | None:
+            with self._lock:
+                if self._done:
+                    return None
+                self._done = True
+                from bionas.search.child import remove_stale
+
+                remove_own_temps(self.out_dir)
+                remove_stale(self.out_dir)
+                result = ChildResult(
+                    status="failed", error=message, stop_reason=reason, params=0, seconds=process_age()
+                )
+                record = child_record(base, result, settings, None)
+                record["rung"] = base.get("rung", 0)
+                return finish(self.args, self.out_dir, record, self.command)
+
+        stop = start_guard(JobLimits(self.args.job_seconds, self.args.job_memory_mb), on_breach)
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop.set()
 
 
 def finish(args: argparse.Namespace, out_dir: Path, record: dict, command: str = "train-child") -> int:
@@ -130,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space, window=train.length)
     arch = read_architecture(args.architecture, space, index=args.index)
     out_dir = Path(args.out_dir)
-    record = run_child(
-        space, arch, train, val, settings, out_dir, args.cache_dir, keep_resume=args.keep_resume
-    )
-    return finish(args, out_dir, record)
+    finisher = Finisher(args, out_dir)
+    with finisher.guard(arch, settings):
+        record = run_child(
+            space, arch, train, val, settings, out_dir, args.cache_dir, keep_resume=args.keep_resume
+        )
+        return finisher.finish(record)

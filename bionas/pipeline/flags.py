@@ -67,6 +67,20 @@ def training_flags(
     return as_flags({**settings, "keep_resume": keep, "fail_fatal": bool(fail_fatal)})
 
 
+def job_limit_flags(resources: Any, attempts: int) -> str:
+    """``--job-seconds`` and ``--job-memory-mb`` from a training job's ``runtime`` (minutes)
+    and ``mem_mb`` on its last attempt (``resources.child_attempt`` of ``attempts``),
+    nothing before it: earlier attempts are left to the scheduler and retried with more."""
+    if int(resources.child_attempt) < int(attempts):
+        return ""
+    limits = {"job_seconds": None, "job_memory_mb": None}
+    if getattr(resources, "runtime", None):
+        limits["job_seconds"] = int(resources.runtime) * 60
+    if getattr(resources, "mem_mb", None):
+        limits["job_memory_mb"] = int(resources.mem_mb)
+    return as_flags(limits)
+
+
 def final_training_flags(
     training: Mapping[str, Any], final: Mapping[str, Any], replicate: int
 ) -> str:

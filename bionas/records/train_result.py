@@ -3,7 +3,8 @@
 ``train.json`` (strict JSON; an undefined number is null)::
 
     {"status": "ok" | "failed", "error": null | str,
-     "stop_reason": "epochs" | "early_stopping" | "time" | "nan" | "params" | "memory",
+     "stop_reason": "epochs" | "early_stopping" | "time" | "nan" | "params" | "memory"
+                    | "time_limit",
      "layers": [option names], "id": str, "step": int | null, "child": int | null,
      "rung": int (0; successive halving's later rungs: 1, 2, ...; missing: 0),
      "val_loss": float (best epoch), "val_auroc": float, "val_auprc": float (means over tasks),
@@ -261,7 +262,9 @@ class ChildResult:
     """What training one child gave; ``model`` is the trained Keras model (None if failed).
 
     ``stop_reason``: ``epochs`` (ran them all), ``early_stopping``, ``time``
-    (max_seconds), ``nan``, ``params`` or ``memory``. ``per_task`` maps a task
+    (max_seconds), ``nan``, ``params``, ``memory`` (out of memory, or the job's memory on
+    its last attempt) or ``time_limit`` (the job's time on its last attempt;
+    :mod:`bionas.search.guard`). ``per_task`` maps a task
     to ``{"auroc", "auprc", "note"}`` (note: why a value is NaN).
     """
 

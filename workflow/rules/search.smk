@@ -65,11 +65,13 @@ rule train_child:
         "logs/train_child/{dataset}/{run}/step_{step}/child_{child}.log",
     benchmark:
         "benchmarks/train_child/{dataset}/{run}/step_{step}/child_{child}.tsv"
+    retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
         gpu=config["training"]["gpus"],
+        child_attempt=lambda wildcards, attempt: attempt,
     params:
         index=lambda wc: int(wc.child),
         outdir=lambda wc, output: str(Path(output.result).parent),
@@ -79,11 +81,14 @@ rule train_child:
             config["search"]["fail_fatal"],
             config["search"]["fidelity"],
         ),
+        limits=lambda wc, resources: flags.job_limit_flags(
+            resources, config["training"]["attempts"]
+        ),
     shell:
         "bionas train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
-        " --threads {threads} 2> {log}"
+        " {params.limits} --threads {threads} 2> {log}"
 
 
 rule score_child:
@@ -145,11 +150,13 @@ rule continue_child:
         "logs/continue_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.log",
     benchmark:
         "benchmarks/continue_child/{dataset}/{run}/step_{step}/rung_{rung}/slot_{slot}.tsv"
+    retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
         gpu=config["training"]["gpus"],
+        child_attempt=lambda wildcards, attempt: attempt,
     params:
         slot=lambda wc: int(wc.slot),
         outdir=lambda wc, output: str(Path(output.result).parent),
@@ -159,10 +166,13 @@ rule continue_child:
             config["search"]["fidelity"],
             rung=int(wc.rung),
         ),
+        limits=lambda wc, resources: flags.job_limit_flags(
+            resources, config["training"]["attempts"]
+        ),
     shell:
         "bionas continue-child --promoted {input.promoted} --slot {params.slot}"
         " --train {input.train} --val {input.val} --out-dir {params.outdir} {params.args}"
-        " --threads {threads} 2> {log}"
+        " {params.limits} --threads {threads} 2> {log}"
 
 
 use rule score_child as score_continued_child with:
