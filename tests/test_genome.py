@@ -233,13 +233,3 @@ def test_ragged_lines_name_the_line(tmp_path):
         Genome(path)
     assert err.value.line == 3
 
-
-def test_large_file_indexing_path_agrees(tiny, monkeypatch):
-    import bionas.data.genome as genome_module
-
-    small = Genome(tiny["fasta"])
-    (tiny["fasta"].parent / "tiny.fa.fai").unlink()
-    monkeypatch.setattr(genome_module, "_SCAN_LIMIT", 10)
-    large = Genome(tiny["fasta"])
-    assert large.sizes == small.sizes
-    assert large.fetch("chr1", 1150, 1350) == small.fetch("chr1", 1150, 1350)

@@ -1,11 +1,11 @@
 """FASTA access: chromosome sizes, single and bulk sequence fetches, runs of N.
 
 A genome is a plain or bgzip-compressed FASTA file. Plain files are indexed
-(``.fai``, samtools layout) by a vectorised scan written atomically beside the
-file (files over 1 GiB by pyfaidx, which needs less memory), then read through
-a memory map: a whole chromosome is one reshape of
-its bytes, so fetching many windows costs one read per chromosome and one
-slice per window. bgzip files go through pyfaidx (which also writes ``.gzi``).
+(``.fai``, samtools layout; :mod:`bionas.data.fasta_index`) by one streaming
+scan, the index written atomically beside the file, then read through a
+memory map: a whole chromosome is one reshape of its bytes, so fetching many
+windows costs one read per chromosome and one slice per window. bgzip files
+go through pyfaidx (which also writes ``.gzi``).
 
 Coordinates are 0-based, half-open (BED). Sequences come back uppercase.
 """
@@ -16,35 +16,21 @@ import gzip
 import logging
 import os
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bionas.data.fasta_index import BOM as _BOM
+from bionas.data.fasta_index import FaiRecord, check_fai, index_fasta, read_fai, write_fai
 from bionas.errors import InputError
-from bionas.io import atomic_open, atomic_path
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 26  # bytes scanned at a time when indexing
-_SCAN_LIMIT = 1 << 30  # larger plain files are indexed by pyfaidx's line loop (less memory)
 _GZIP_MAGIC = b"\x1f\x8b"
-_BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark, skipped at the start of a plain file
 
 # byte -> uppercase byte
 UPPER = np.arange(256, dtype=np.uint8)
 UPPER[ord("a") : ord("z") + 1] -= 32
-
-
-@dataclass(frozen=True)
-class FaiRecord:
-    """One line of a ``.fai`` index (samtools layout)."""
-
-    name: str
-    length: int
-    offset: int
-    line_bases: int
-    line_bytes: int
 
 
 def _is_bgzf(head: bytes) -> bool:
@@ -140,235 +126,6 @@ def _check_text_head(path: Path, head: bytes, complete: bool, allow_bom: bool = 
         raise InputError("empty FASTA file: no '>name' header line", path=path)
 
 
-def _scan_index(path: Path) -> list[FaiRecord]:
-    """Index a plain FASTA file; raise InputError with a line number on bad layout."""
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    bom = len(_BOM) if bytes(data[: len(_BOM)]) == _BOM else 0
-    newlines = []
-    non_ascii = False
-    for lo in range(0, data.size, _CHUNK):
-        chunk = np.asarray(data[lo : lo + _CHUNK])
-        bad = (chunk < 9) | ((chunk > 13) & (chunk < 32))
-        # a carriage return must end a line (CRLF) or the file
-        cr = np.flatnonzero(chunk == 13) + lo
-        cr = cr[cr + 1 < data.size]
-        lone_cr = cr[data[cr + 1] != 10] if cr.size else cr
-        if bad.any() or lone_cr.size:
-            pos = min(
-                [lo + int(i) for i in np.flatnonzero(bad)[:1]] + [int(i) for i in lone_cr[:1]]
-            )
-            line = 1 + sum(len(n) for n in newlines) + int(np.count_nonzero(data[lo:pos] == 10))
-            what = "non-text byte" if data[pos] != 13 else "carriage return inside a line"
-            raise InputError(f"not a FASTA file: {what} in the file", path=path, line=line)
-        non_ascii = non_ascii or bool((chunk[max(bom - lo, 0) :] >= 128).any())
-        newlines.append(np.flatnonzero(chunk == 10) + lo)
-    ends = np.concatenate(newlines) if newlines else np.zeros(0, np.int64)
-    if ends.size == 0 or ends[-1] != data.size - 1:  # last line without a newline
-        ends = np.append(ends, data.size - 1)
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    starts[0] = bom
-    ends = ends.astype(np.int64)
-    nbytes = ends - starts + 1  # with the newline
-    has_nl = data[ends] == 10
-    # bases per line: strip '\n' and a preceding '\r'
-    content_end = ends + 1 - has_nl
-    cr = (content_end > starts) & (data[np.maximum(content_end - 1, 0)] == 13)
-    nbases = content_end - cr - starts
-    first = data[starts]
-    is_header = (first == ord(">")) & (nbases > 0)
-    headers = np.flatnonzero(is_header)
-    if headers.size == 0:
-        raise InputError("not a FASTA file: no '>name' header line", path=path)
-    # before the first header only blank lines and ';' comments may appear
-    pre = np.flatnonzero((nbases[: headers[0]] > 0) & (first[: headers[0]] != ord(";")))
-    if pre.size:
-        raise InputError(
-            "not a FASTA file: expected a '>name' header line first",
-            path=path,
-            line=int(pre[0]) + 1,
-        )
-    if non_ascii:  # non-ASCII bytes are allowed in header lines only
-        for lo in range(bom, data.size, _CHUNK):
-            pos = np.flatnonzero(np.asarray(data[lo : lo + _CHUNK]) >= 128) + lo
-            at = np.searchsorted(starts, pos, side="right") - 1
-            wrong = at[~is_header[at]]
-            if wrong.size:
-                raise InputError(
-                    "not a FASTA file: non-ASCII byte in a sequence line",
-                    path=path,
-                    line=int(wrong[0]) + 1,
-                )
-    records: list[FaiRecord] = []
-    seen: dict[str, int] = {}
-    bounds = np.append(headers, starts.size)
-    for h, nxt in zip(bounds[:-1], bounds[1:], strict=True):
-        header = bytes(data[starts[h] + 1 : starts[h] + nbases[h]]).decode("utf-8", "replace")
-        fields = header.split()
-        if not fields:
-            raise InputError("FASTA header without a sequence name", path=path, line=int(h) + 1)
-        name = fields[0]
-        if name in seen:
-            raise InputError(
-                f"duplicate sequence name {name!r} (first at line {seen[name]})",
-                path=path,
-                line=int(h) + 1,
-            )
-        seen[name] = int(h) + 1
-        lines = np.arange(h + 1, nxt)
-        # trailing blank lines of a record are allowed, inner ones are not
-        filled = np.flatnonzero(nbases[lines] > 0)
-        lines = lines[: filled[-1] + 1] if filled.size else lines[:0]
-        if lines.size == 0:
-            records.append(FaiRecord(name, 0, int(starts[h] + nbytes[h]), 0, 0))
-            continue
-        width, width_bytes = int(nbases[lines[0]]), int(nbytes[lines[0]])
-        body_bases = nbases[lines[:-1]]
-        wrong = np.flatnonzero((body_bases != width) | (nbytes[lines[:-1]] != width_bytes))
-        if wrong.size or nbases[lines[-1]] > width or nbases[lines[-1]] == 0:
-            at = int(lines[wrong[0]]) if wrong.size else int(lines[-1])
-            raise InputError(
-                f"sequence {name!r}: lines must all hold {width} bases except the last",
-                path=path,
-                line=at + 1,
-            )
-        if np.any(first[lines] == ord(">")):
-            raise InputError(
-                f"sequence {name!r}: empty header line", path=path, line=int(lines[0]) + 1
-            )
-        length = int(nbases[lines].sum())
-        records.append(FaiRecord(name, length, int(starts[lines[0]]), width, width_bytes))
-    del data
-    return records
-
-
-def _pyfaidx_index(fasta: Path, fai: Path) -> list[FaiRecord]:
-    """Index a large plain FASTA with pyfaidx (memory-light), written atomically."""
-    import pyfaidx
-
-    with atomic_path(fai, suffix=".fai") as tmp:
-        tmp.unlink()  # pyfaidx builds only where no index exists
-        try:
-            pyfaidx.Faidx(str(fasta), indexname=str(tmp)).close()
-        except ValueError as err:  # duplicate names
-            raise InputError(str(err), path=fasta) from None
-        except (pyfaidx.FastaIndexingError, UnicodeDecodeError) as err:
-            raise InputError(f"cannot index: {err}", path=fasta) from None
-        records = _read_fai(tmp)
-    return records
-
-
-def _read_fai(path: Path) -> list[FaiRecord]:
-    rebuild = "delete it (bionas rebuilds it)"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"bad FASTA index: not UTF-8 text ({err.reason}); {rebuild}", path=path) from None
-    records: list[FaiRecord] = []
-    seen: set[str] = set()
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
-        fields = line.rstrip("\r").split("\t")
-        if len(fields) < 5:
-            raise InputError(
-                f"bad FASTA index: expected 5 tab-separated columns; {rebuild}", path=path, line=number
-            )
-        if not all(v.isascii() and v.isdigit() and len(v) < 20 for v in fields[1:5]):
-            raise InputError(
-                f"bad FASTA index: expected 4 integer columns after the name; {rebuild}",
-                path=path,
-                line=number,
-            )
-        if fields[0] in seen:
-            raise InputError(
-                f"duplicate sequence name {fields[0][:60]!r} in the FASTA index; {rebuild}",
-                path=path,
-                line=number,
-            )
-        seen.add(fields[0])
-        records.append(FaiRecord(fields[0], *(int(v) for v in fields[1:5])))
-    return records
-
-
-def _check_fai(records: list[FaiRecord], mm: np.ndarray, fai: Path, fasta: Path) -> None:
-    """Refuse an existing ``.fai`` that does not describe the bytes of ``fasta``.
-
-    The index is trusted when it is newer than the FASTA, but a damaged index,
-    or one left from another FASTA copied in with its old time (``cp -p``),
-    would make every fetch read the wrong bytes. Checked per record: sane
-    numbers, the sequence inside the file and after the previous one, its
-    header line ``>name`` just before its first base, and a line break after
-    its first line.
-    """
-    size = len(mm)
-
-    def bad(number: int, what: str) -> InputError:
-        return InputError(
-            f"the FASTA index does not match {fasta} ({what}): it is stale or damaged; "
-            "delete it (bionas rebuilds it)",
-            path=fai,
-            line=number,
-        )
-
-    if not records:
-        raise bad(1, "it lists no sequence")
-    spans = []
-    for number, r in enumerate(records, start=1):
-        if r.length < 0 or r.offset < 1 or r.offset > size:
-            raise bad(number, f"length {r.length} or offset {r.offset} of {r.name!r}")
-        if r.length == 0:
-            end = r.offset
-        else:
-            if not 1 <= r.line_bases <= r.line_bytes <= r.line_bases + 2:
-                raise bad(number, f"line lengths {r.line_bases}/{r.line_bytes} of {r.name!r}")
-            full, tail = divmod(r.length - 1, r.line_bases)
-            end = r.offset + full * r.line_bytes + tail + 1
-            if end > size:
-                raise bad(number, f"{r.name!r} runs past the end of the file")
-            if r.length > r.line_bases and mm[r.offset + r.line_bases] not in (10, 13):
-                raise bad(number, f"no line break where the first line of {r.name!r} ends")
-        head = bytes(mm[max(0, r.offset - 1 - 4096) : r.offset])
-        if not head.endswith(b"\n"):
-            raise bad(number, f"the sequence {r.name!r} does not start a line")
-        lines = head[:-1].rsplit(b"\n", 1)
-        known = len(lines) > 1 or r.offset <= 4097  # the whole header line is in `head`
-        header = lines[-1].rstrip(b"\r").removeprefix(_BOM) if known else None
-        name = b">" + r.name.encode()
-        if header is not None and not (
-            header == name or (header.startswith(name) and header[len(name) : len(name) + 1].isspace())
-        ):
-            raise bad(number, f"no header line '>{r.name}' before its sequence")
-        # where its header line starts (None: a header of over 4 kB, not checked)
-        header_start = r.offset - 1 - len(lines[-1]) if known else None
-        spans.append((r.offset, end, number, header_start))
-    spans.sort()
-
-    def blank(a: int, b: int) -> bool:
-        """Whether bytes a:b of the FASTA hold only line breaks and spaces (a BOM first)."""
-        chunk = bytes(mm[a : min(b, a + 4096 + len(_BOM))]).removeprefix(_BOM if a == 0 else b"")
-        return b - a <= 4096 + len(_BOM) and not chunk.strip()
-
-    # Between one sequence's last base and the next header, and around them all,
-    # only blank space: a sequence the index leaves out, or a length too short,
-    # would otherwise go unnoticed.
-    if spans[0][3] is not None and not blank(0, spans[0][3]):
-        raise bad(spans[0][2], "bytes before the first indexed sequence")
-    for (_, end, _, _), (start, _, number, header_start) in zip(spans, spans[1:], strict=False):
-        if start < end:
-            raise bad(number, "two sequences overlap")
-        if header_start is not None and not blank(end, header_start):
-            raise bad(number, "bases or a sequence the index does not list before this one")
-    if not blank(spans[-1][1], size):
-        raise bad(spans[-1][2], "bases or sequences after the last indexed one")
-
-
-def _write_fai(path: Path, records: list[FaiRecord]) -> None:
-    with atomic_open(path, "w", encoding="utf-8") as handle:
-        for r in records:
-            handle.write(f"{r.name}\t{r.length}\t{r.offset}\t{r.line_bases}\t{r.line_bytes}\n")
-
-
 def _check_writable(fai: Path, fasta: Path) -> None:
     if not os.access(fai.parent, os.W_OK):
         raise InputError(
@@ -417,10 +174,6 @@ class Genome:
             self._open_bgzf()
         else:
             _check_text_head(self.path, head, complete)
-            if head.startswith(_BOM) and self.path.stat().st_size > _SCAN_LIMIT:
-                raise InputError(
-                    "the FASTA file starts with a UTF-8 byte-order mark; remove it", path=self.path
-                )
             self._open_plain()
         self.sizes = {r.name: r.length for r in self._records}
 
@@ -429,19 +182,16 @@ class Genome:
         fai = Path(str(self.path) + ".fai")
         trusted = fai.exists() and fai.stat().st_mtime >= self.path.stat().st_mtime
         if trusted:
-            self._records = _read_fai(fai)
-        elif self.path.stat().st_size > _SCAN_LIMIT:
-            _check_writable(fai, self.path)
-            self._records = _pyfaidx_index(self.path, fai)
+            self._records = read_fai(fai)
         else:
-            self._records = _scan_index(self.path)
             _check_writable(fai, self.path)
-            _write_fai(fai, self._records)
+            self._records = index_fasta(self.path)
+            write_fai(fai, self._records)
             log.info("indexed %s: %d sequences", self.path, len(self._records))
         self._index = {r.name: r for r in self._records}
         self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
         if trusted:
-            _check_fai(self._records, self._mm, fai, self.path)
+            check_fai(self._records, self._mm, fai, self.path)
 
     def _open_bgzf(self) -> None:
         import pyfaidx
