@@ -228,6 +228,46 @@ def test_damaged_peak_files_parse_or_raise_input_error(blob):
         assert ((peaks.summit >= iv.start) & (peaks.summit < iv.end)).all()
 
 
+@st.composite
+def one_layout_peaks(draw) -> bytes:
+    """BED3 or narrowPeak lines, every line in one layout: what the column reader takes."""
+    narrow = draw(st.booleans())
+    lines = []
+    for _ in range(draw(st.integers(1, 20))):
+        start, length = draw(st.integers(0, 10**12)), draw(st.integers(1, 10**6))
+        line = f"{draw(CHROMS)}\t{start}\t{start + length}"
+        if narrow:
+            summit = draw(st.sampled_from(["-1", "."]) | st.integers(0, length - 1).map(str))
+            signal = draw(st.floats(allow_nan=True).map(repr) | st.sampled_from([".", "1e3"]))
+            line += f"\tp\t{draw(st.integers(0, 1000))}\t.\t{signal}\t1\t1\t{summit}"
+        lines.append(line)
+    return "\n".join(lines).encode() + draw(st.sampled_from([b"", b"\n"]))
+
+
+def _peaks_or_error(path: Path) -> tuple:
+    try:
+        p = read_peaks(path, "t")
+    except InputError as err:
+        return err.message, err.line
+    arrays = (p.intervals.chrom, p.intervals.start, p.intervals.end, p.summit, p.line)
+    return (*(a.tolist() for a in arrays), np.nan_to_num(p.strength, nan=-7.0).tolist())
+
+
+@FUZZ_MORE
+@given(blob=one_layout_peaks() | damaged(one_layout_peaks()))
+def test_the_column_reader_agrees_with_the_line_reader(blob):
+    import bionas.data.peaks as peaks_module
+
+    with written(blob, "t.bed") as path:
+        got = _peaks_or_error(path)
+        column_reader = peaks_module._read_simple
+        peaks_module._read_simple = lambda data: None
+        try:
+            assert got == _peaks_or_error(path)
+        finally:
+            peaks_module._read_simple = column_reader
+
+
 # --------------------------------------------------------------------------
 # FASTA
 

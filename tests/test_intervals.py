@@ -95,6 +95,61 @@ def test_bad_peak_lines_name_file_and_line(tmp_path, line, message):
     assert err.value.line == 3 and str(path) in str(err.value)
 
 
+def _peak_arrays(path) -> tuple:
+    try:
+        p = read_peaks(path, "t")
+    except InputError as err:
+        return err.message, err.line
+    arrays = (p.intervals.chrom, p.intervals.start, p.intervals.end, p.summit, p.line, p.strength)
+    return tuple(
+        (a.dtype.str, a.tolist() if a.dtype != float else np.nan_to_num(a, nan=-7).tolist())
+        for a in arrays
+    )
+
+
+NP = "chr1\t100\t300\tp\t5\t.\t{s}\t2\t3\t{o}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join(
+            [
+                NP.format(s=2.5, o=50),
+                "chr10\t7\t9\tq\t8\t.\t1e3\t2\t3\t-1",
+                "chrUn_x\t0\t4\tr\t0\t.\t-2.5\t0\t0\t3",
+            ]
+        ),
+        "chr1\t10\t20\nchr2\t5\t8",  # BED3, no final line break
+        "\ufeffchr1\t10\t20\tx\t.\t+\n",  # a byte-order mark; BED6 without a score
+        "chr1\t10\t20\tx\tinf\t+\nchr1\t1\t2\tx\tnan\t-\n",
+        NP.format(s="inf", o=".") + "\n" + NP.format(s="x", o="-1"),
+        NP.format(s=1, o=7) + "\t1.2\t2.5\t100\t300\t1.0\t7\t100\t300\t2.0\t-1\n",  # idr
+        NP.format(s=1, o="") + "\t1.2\t2.5\t100\t300\t1.0\t7\t100\t300\t2.0\t-1\n",
+        NP.format(s=1, o=200),  # summit outside the peak
+        NP.format(s=1, o="+7"),
+        NP.format(s=1, o="1e2"),
+        "chr1\t10\t20\t\n",  # a trailing tab: stripped
+        "chr1\t+10\t20\n",
+        "chr1\t1e1\t20\n",
+        "chr1\t20\t20\n",
+        "chr1\t-1\t20\n",
+        "chr1\t1\t99999999999999999999\n",
+        "chr1\t1\t20\nchr1\t1\n",
+        "chr1\t1\t20\n\nchr1\t3\t4\n",
+        "chr1\t1\t20\n#x\ntrack y\nchr1\t3\t4\n",
+        "chr1 1 20\nchr1\t3\t4\n",
+        "chr1\t1\t20\r\n",
+    ],
+)
+def test_the_column_reader_reads_as_the_line_reader(tmp_path, monkeypatch, text):
+    path = tmp_path / "p.bed"
+    path.write_text(text, encoding="utf-8")
+    got = _peak_arrays(path)
+    monkeypatch.setattr("bionas.data.peaks._read_simple", lambda data: None)
+    assert got == _peak_arrays(path)
+
+
 def test_empty_peak_file(tmp_path):
     path = tmp_path / "empty.bed"
     path.write_text("track name=x\n# nothing\n\n")

@@ -136,6 +136,17 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
                 f"damaged gzip file ({err}); compress the peaks again or give them uncompressed",
                 path=path,
             ) from None
+    simple = _read_simple(data.removeprefix(b"\xef\xbb\xbf"))
+    if simple is not None:
+        chroms, starts, ends, summits, strengths = simple
+        return Peaks(
+            task=task,
+            path=path,
+            intervals=Intervals(chroms, starts, ends),
+            summit=summits,
+            line=np.arange(1, starts.size + 1, dtype=np.int64),
+            strength=strengths,
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -192,6 +203,123 @@ def read_peaks(path: str | os.PathLike, task: str, what: str | None = None) -> P
         line=np.asarray(lines, dtype=np.int64),
         strength=np.asarray(strengths, dtype=np.float64),
     )
+
+
+#: bytes outside the simple layout of :func:`_read_simple`: control bytes but tab and
+#: line feed, space, DEL and non-ASCII
+_NOT_SIMPLE = np.ones(256, dtype=bool)
+_NOT_SIMPLE[33:127] = False
+_NOT_SIMPLE[[9, 10]] = False
+_DIGITS = 18  # more digits could pass 2**62 (or int64)
+
+
+def _read_simple(data: bytes):
+    """The peaks of a file in the common layout, parsed column-wise; None for any other file.
+
+    The layout: printable ASCII without spaces, the same number (3 or more) of
+    tab-separated columns on every line, no blank, comment, track or browser
+    line (no line starting with ``#``, ``t`` or ``b``), start, end and a
+    narrowPeak summit of at most 18 plain digits (a summit may also be ``-1``,
+    ``.`` or empty), ``start < end`` and the summit inside the peak. For
+    such a file the result is what the line-by-line reader of
+    :func:`read_peaks` gives; any other file (or a line it would refuse) is
+    left to that reader.
+
+    Returns
+    -------
+    tuple or None
+        chrom ``(n,)`` object, start, end and summit ``(n,)`` int64, strength ``(n,)`` float64.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    if not arr.size or _NOT_SIMPLE[arr].any():
+        return None
+    ends = np.flatnonzero(arr == 10)
+    if not ends.size or ends[-1] != arr.size - 1:
+        ends = np.append(ends, arr.size)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    if np.any(ends == starts) or np.isin(arr[starts], list(b"#tb")).any():
+        return None
+    tabs = np.flatnonzero(arr == 9)
+    per_line = np.diff(np.searchsorted(tabs, ends), prepend=0)
+    columns = int(per_line[0]) + 1
+    if columns < 3 or np.any(per_line != columns - 1):
+        return None
+    inner = tabs.reshape(starts.size, columns - 1)
+    first = np.column_stack([starts, inner + 1])  # (n, columns): where each field starts
+    last = np.column_stack([inner, ends])  # ... and ends
+    if np.any(first[:, 0] == last[:, 0]) or np.any(first[:, -1] == last[:, -1]):
+        return None  # a tab at either end of a line, which the reader strips
+    start = _plain_integers(arr, first[:, 1], last[:, 1])
+    end = _plain_integers(arr, first[:, 2], last[:, 2])
+    if start is None or end is None or np.any(start >= end):
+        return None
+    summit = (start + end) // 2
+    if columns in NARROWPEAK_COLUMNS:
+        a, b = first[:, 9], last[:, 9]
+        width = b - a
+        one, two = arr[np.minimum(a, arr.size - 1)], arr[np.minimum(a + 1, arr.size - 1)]
+        none = (
+            (width == 0)
+            | ((width == 1) & (one == ord(".")))
+            | ((width == 2) & (one == ord("-")) & (two == ord("1")))
+        )
+        given = np.flatnonzero(~none)
+        offset = _plain_integers(arr, a[given], b[given])
+        if offset is None or np.any(offset >= (end - start)[given]):
+            return None
+        summit[given] = start[given] + offset
+    chrom = _names(arr, first[:, 0], last[:, 0])
+    strength = np.full(starts.size, np.nan)
+    for column in (6, 4):  # as _strength: signalValue, else the score
+        if columns > column and (columns in (9, *NARROWPEAK_COLUMNS) or column == 4):
+            todo = np.flatnonzero(np.isnan(strength))
+            value = _floats(data, first[todo, column], last[todo, column])
+            strength[todo] = np.where(np.isfinite(value), value, np.nan)
+    return chrom, start, end, summit, strength
+
+
+def _plain_integers(arr: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray | None:
+    """The fields ``arr[first:last]`` as int64 if each is 1-18 ASCII digits, else None."""
+    if not first.size:
+        return np.zeros(0, dtype=np.int64)
+    width = last - first
+    if np.any(width < 1) or np.any(width > _DIGITS):
+        return None
+    most = int(width.max())
+    at = last[:, None] - most + np.arange(most)  # right-aligned: the last digits in one column
+    inside = at >= first[:, None]
+    digits = arr[np.maximum(at, 0)].astype(np.int64) - ord("0")
+    if np.any(((digits < 0) | (digits > 9)) & inside):
+        return None
+    digits[~inside] = 0
+    value = digits[:, 0].copy()
+    for k in range(1, most):
+        value *= 10
+        value += digits[:, k]
+    return value
+
+
+def _names(arr: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """The ASCII fields ``arr[first:last]`` (none empty) as an ``(n,)`` object array of str.
+
+    Each distinct name is decoded once: a file names few chromosomes.
+    """
+    most = int((last - first).max())
+    at = first[:, None] + np.arange(most)
+    table = np.where(at < last[:, None], arr[np.minimum(at, arr.size - 1)], 0).astype(np.uint8)
+    names, index = np.unique(table.view(f"S{most}").ravel(), return_inverse=True)
+    return np.array([n.decode("ascii") for n in names.tolist()], dtype=object)[index]
+
+
+def _floats(data: bytes, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """``float()`` of each field ``data[first:last]``; NaN where it is not a number."""
+    out = np.empty(first.size)
+    for i, (a, b) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        try:
+            out[i] = float(data[a:b])
+        except ValueError:
+            out[i] = np.nan
+    return out
 
 
 def _strength(fields: list[str]) -> float:
