@@ -11,6 +11,7 @@ from bionas.data.encode import encode_windows
 from bionas.data.genome import Genome
 from bionas.data.negatives import (
     dinucleotide_negatives,
+    draw_gc_matched,
     gc_matched_negatives,
     shuffle_negatives,
     window_gc,
@@ -282,6 +283,10 @@ def test_gc_matched_negatives_match_the_histogram(tmp_path):
     assert "N" not in "".join(g.fetch_many(neg.chrom, neg.start, neg.end))
     again = gc_matched_negatives(g, pos, 1.0, excl, seed=1)
     assert again.start.tolist() == neg.start.tolist()
+    # the GC they were drawn by is what window_gc reads, to the bit; the positives' may be given
+    drawn = draw_gc_matched(g, pos, 1.0, excl, seed=1, positive_gc=gp)
+    assert drawn.negatives.start.tolist() == neg.start.tolist()
+    assert drawn.gc.tobytes() == gn.tobytes()
 
 
 @pytest.mark.parametrize("scan", [5, 97, 1 << 24])

@@ -6,7 +6,7 @@ import logging
 import os
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -177,6 +177,20 @@ def _gc_bin(gc: np.ndarray) -> np.ndarray:
     return np.clip((np.nan_to_num(gc, nan=0.0) * GC_BINS).astype(np.int64), 0, GC_BINS - 1)
 
 
+class GcMatched(NamedTuple):
+    """Result of :func:`draw_gc_matched`.
+
+    Attributes
+    ----------
+    negatives : Intervals
+    gc : numpy.ndarray
+        ``(n,)`` float64 GC fraction of each negative, as :func:`window_gc` gives it.
+    """
+
+    negatives: Intervals
+    gc: np.ndarray
+
+
 def gc_matched_negatives(
     genome: Genome,
     positives: Intervals,
@@ -184,7 +198,19 @@ def gc_matched_negatives(
     exclude: Intervals,
     seed: int,
 ) -> Intervals:
-    """Background windows whose GC histogram matches the positives'.
+    """Background windows whose GC histogram matches the positives' (see :func:`draw_gc_matched`)."""
+    return draw_gc_matched(genome, positives, ratio, exclude, seed).negatives
+
+
+def draw_gc_matched(
+    genome: Genome,
+    positives: Intervals,
+    ratio: float,
+    exclude: Intervals,
+    seed: int,
+    positive_gc: np.ndarray | None = None,
+) -> GcMatched:
+    """Background windows whose GC histogram matches the positives', and their GC.
 
     Per chromosome, candidate windows on a grid of step ``width // 4`` (or the
     nearest divisor of the width) that hold only A/C/G/T and overlap nothing in
@@ -194,16 +220,20 @@ def gc_matched_negatives(
     candidates run out then allows overlap among negatives (never with
     ``exclude``), then borrows from the nearest bins; what is still missing is
     logged.
+
+    ``positive_gc`` is :func:`window_gc` of ``positives`` where the caller has
+    it already. The negatives' GC comes from the counts they were drawn by:
+    the genome is not read for it again.
     """
     rng = np.random.default_rng(seed)
     idx = _templates(len(positives), ratio, rng)
     if idx.size == 0:
-        return Intervals.empty()
-    pos_gc = window_gc(genome, positives)
+        return GcMatched(Intervals.empty(), np.zeros(0))
+    pos_gc = window_gc(genome, positives) if positive_gc is None else positive_gc
     templates = positives.take(idx)
     template_bin = _gc_bin(pos_gc[idx])
     excl = exclude.merged()
-    out = []
+    out, out_gc = [], []
     missing = 0
     for chrom in dict.fromkeys(templates.chrom.tolist()):
         rows = np.flatnonzero(templates.chrom == chrom)
@@ -234,7 +264,11 @@ def gc_matched_negatives(
         need = np.bincount(template_bin[rows], minlength=GC_BINS)
         picked, short = _pick_by_bin(pools, need, span, starts.size)
         missing += short
-        picked_starts = np.sort(starts[np.asarray(picked, dtype=np.int64)])
+        picked = np.sort(np.asarray(picked, dtype=np.int64))
+        picked_starts = starts[picked]
+        with np.errstate(invalid="ignore", divide="ignore"):  # as window_gc computes it
+            acgt = n_acgt[picked]
+            out_gc.append(np.where(acgt > 0, n_gc[picked] / np.maximum(acgt, 1), np.nan))
         out.append(
             Intervals(
                 np.full(picked_starts.size, chrom, dtype=object),
@@ -248,7 +282,7 @@ def gc_matched_negatives(
             missing,
             idx.size,
         )
-    return Intervals.concat(out)
+    return GcMatched(Intervals.concat(out), np.concatenate([np.zeros(0), *out_gc]))
 
 
 def _pick_by_bin(

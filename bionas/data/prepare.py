@@ -35,7 +35,7 @@ import pandas as pd
 from bionas.data.negatives import (
     NEGATIVE_METHODS,
     dinucleotide_negatives,
-    gc_matched_negatives,
+    draw_gc_matched,
     shuffle_negatives,
     window_gc,
 )
@@ -104,7 +104,8 @@ def assign_splits(
     return mapping
 
 
-def _sort_table(table: pd.DataFrame, chrom_order: dict[str, int]) -> pd.DataFrame:
+def _table_order(table: pd.DataFrame, chrom_order: dict[str, int]) -> np.ndarray:
+    """Row order of the windows table: chromosome (genome order), start, end, kind, source."""
     key = pd.DataFrame(
         {
             "c": table["chrom"].map(chrom_order),
@@ -114,8 +115,7 @@ def _sort_table(table: pd.DataFrame, chrom_order: dict[str, int]) -> pd.DataFram
             "src": table["source"],
         }
     )
-    order = key.sort_values(["c", "s", "e", "k", "src"], kind="stable").index
-    return table.loc[order].reset_index(drop=True)
+    return key.sort_values(["c", "s", "e", "k", "src"], kind="stable").index.to_numpy()
 
 
 #: Contigs outside the primary assembly (UCSC and Ensembl names): unplaced, random,
@@ -186,6 +186,30 @@ def _check_split_names(
             f"chromosome(s) {', '.join(excluded[:5])} are named for a split but excluded by "
             "--chromosomes (default: the primary assembly); name others, or widen --chromosomes"
         )
+
+
+def _negatives(
+    genome: Genome,
+    positives: Intervals,
+    pos_gc: np.ndarray,
+    method: str,
+    ratio: float,
+    allowed: dict[str, int],
+    exclude: Intervals,
+    seed: int,
+    workdir: str,
+) -> tuple[Intervals, str, list[str], np.ndarray]:
+    """Negatives by ``method``: their windows, kind, sources and GC (as :func:`window_gc`)."""
+    if method == "gc_matched":
+        neg, gc = draw_gc_matched(genome, positives, ratio, exclude, seed, pos_gc)
+        return neg, "background", ["."] * len(neg), gc
+    if method == "shuffle":
+        neg = shuffle_negatives(positives, ratio, allowed, exclude, seed, workdir)
+        kind, source = "background", ["."] * len(neg)
+    else:
+        neg, source = dinucleotide_negatives(positives, ratio, seed)
+        kind = "dinuc_shuffle"
+    return neg, kind, source, window_gc(genome, neg)
 
 
 def prepare(
@@ -326,17 +350,12 @@ def prepare(
                     f"set --{split}-chroms to chromosomes that hold peaks"
                 )
 
-        # 4. negatives
+        # 4. negatives (the GC of every window is read once, for drawing and the summary)
         exclude = _exclusions(genome, peaks, positives, negatives, blacklist)
-        if negatives == "shuffle":
-            neg = shuffle_negatives(positives, ratio, allowed, exclude, seed, workdir)
-            neg_kind, neg_source = "background", ["."] * len(neg)
-        elif negatives == "gc_matched":
-            neg = gc_matched_negatives(genome, positives, ratio, exclude, seed)
-            neg_kind, neg_source = "background", ["."] * len(neg)
-        else:
-            neg, neg_source = dinucleotide_negatives(positives, ratio, seed)
-            neg_kind = "dinuc_shuffle"
+        pos_gc = window_gc(genome, positives)
+        neg, neg_kind, neg_source, neg_gc = _negatives(
+            genome, positives, pos_gc, negatives, ratio, allowed, exclude, seed, workdir
+        )
 
     pos_table = pd.DataFrame(
         {
@@ -362,13 +381,11 @@ def prepare(
         pos_table[task] = labels[:, j].astype(np.int64)
         neg_table[task] = 0
     table = pd.concat([pos_table, neg_table], ignore_index=True) if len(neg_table) else pos_table
-    table = _sort_table(table, chrom_order)
+    order = _table_order(table, chrom_order)
+    table = table.loc[order].reset_index(drop=True)
+    gc = np.concatenate([pos_gc, neg_gc])[order]
 
     # summary
-    gc = window_gc(
-        genome,
-        Intervals(table["chrom"].to_numpy(), table["start"].to_numpy(), table["end"].to_numpy()),
-    )
     is_pos = (table["kind"] == "peak").to_numpy()
     for split in (*SPLITS, "all"):
         in_split = (
