@@ -71,6 +71,18 @@ def test_one_hot_codes_into_out():
     np.testing.assert_array_equal(out, one_hot(["ACGT", "ACGT"]))
 
 
+@pytest.mark.parametrize("shape", [(6, 10), (6, 9), (10,), (9,), (2, 3, 8), (0, 4), (3, 0), ()])
+def test_one_hot_codes_of_every_byte_in_pairs_or_one_by_one(shape):
+    """Even rows go two bytes per lookup, odd or strided ones byte by byte: the same rows."""
+    codes = np.random.default_rng(3).integers(0, 256, size=shape, dtype=np.uint8)
+    rows = np.zeros((256, 4), dtype=np.uint8)
+    for k, base in enumerate(b"ACGT"):
+        rows[[base, base + 32], k] = 1
+    np.testing.assert_array_equal(one_hot_codes(codes), rows[codes])
+    if codes.ndim == 2:
+        np.testing.assert_array_equal(one_hot_codes(codes[:, ::2]), rows[codes[:, ::2]])
+
+
 def test_gc_fraction_ignores_n():
     codes = np.frombuffer(b"GGCCNNAT" + b"NNNNNNNN", dtype=np.uint8).reshape(2, 8)
     gc = gc_fraction(codes)

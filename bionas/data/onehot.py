@@ -23,6 +23,15 @@ for _i, _b in enumerate(ALPHABET):
 # byte -> the 4 one-hot bytes of a row packed in one uint32 (one gather per base)
 _LUT32 = np.ascontiguousarray(_LUT).view(np.uint32).ravel()
 
+# two bytes, read as one uint16 -> their 8 one-hot bytes as one uint64 (one gather per two
+# bases); built from the bytes of each uint16 as stored, so right on either byte order
+_LUT64 = (
+    _LUT[np.arange(1 << 16, dtype=np.uint16).view(np.uint8).reshape(-1, 2)]
+    .reshape(-1, 8)
+    .view(np.uint64)
+    .ravel()
+)
+
 # channel code (0 = none, 1..4 = A, C, G, T) -> letter
 _LETTERS = np.frombuffer(b"NACGT", dtype=np.uint8)
 
@@ -49,8 +58,9 @@ def _as_codes(seqs: str | Sequence[str]) -> np.ndarray:
 def one_hot_codes(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """One-hot encode byte codes.
 
-    One gather per base: each byte picks the 4 bytes of its one-hot row as
-    one uint32.
+    One gather per two bases where rows have an even length: each pair of
+    bytes, read as a uint16, picks the 8 bytes of their one-hot rows as one
+    uint64 from a 512 KiB table; else one gather per base (a uint32).
 
     Parameters
     ----------
@@ -67,9 +77,15 @@ def one_hot_codes(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     codes = np.asarray(codes, dtype=np.uint8)
     if out is None:
         out = np.empty((*codes.shape, 4), dtype=np.uint8)
-    # every uint8 is an index of the table: 'clip' never clips, and unlike the default
-    # 'raise' it writes straight into ``out`` instead of through a buffer
-    np.take(_LUT32, codes, out=out.view(np.uint32).reshape(codes.shape), mode="clip")
+    # every uint8 (uint16) is an index of its table: 'clip' never clips, and unlike the
+    # default 'raise' it writes straight into ``out`` instead of through a buffer
+    length = codes.shape[-1] if codes.ndim else 0
+    if codes.ndim and length % 2 == 0 and codes.size and codes.flags.c_contiguous:
+        pairs = codes.view(np.uint16)
+        flat = out.reshape(*codes.shape[:-1], 4 * length)
+        np.take(_LUT64, pairs, out=flat.view(np.uint64), mode="clip")
+    else:
+        np.take(_LUT32, codes, out=out.view(np.uint32).reshape(codes.shape), mode="clip")
     return out
 
 
