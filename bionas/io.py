@@ -33,6 +33,7 @@ import shutil
 import socket
 import tempfile
 import time
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -463,7 +464,8 @@ def save_npz(path: str | os.PathLike, compresslevel: int = 1, **arrays: np.ndarr
 
 #: what numpy and zipfile raise on a damaged archive (RuntimeError and its
 #: NotImplementedError: header flag bits saying "encrypted" or "patched data";
-#: TypeError: a member that is not an .npy)
+#: TypeError: a member that is not an .npy; tokenize.TokenError and SyntaxError: an
+#: .npy header whose dictionary numpy's header parser cannot tokenize)
 NPZ_ERRORS = (
     ValueError,
     OSError,
@@ -474,6 +476,8 @@ NPZ_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
     pickle.UnpicklingError,
+    tokenize.TokenError,
+    SyntaxError,
 )
 
 

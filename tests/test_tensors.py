@@ -151,7 +151,7 @@ def _x_offset(path: Path) -> int:
         return archive.getinfo("X.npy").header_offset
 
 
-@pytest.mark.parametrize("damage", ["local header", "npy header", "cut"])
+@pytest.mark.parametrize("damage", ["local header", "npy header", "untokenizable header", "cut"])
 def test_damaged_file_is_one_clear_error(tmp_path, damage):
     path = tmp_path / "train.npz"
     _write(path, n=60)
@@ -162,6 +162,9 @@ def test_damaged_file_is_one_clear_error(tmp_path, damage):
     elif damage == "npy header":  # the header claims more rows than the member holds
         start = data.index(b"'shape': (60,", offset)
         data[start : start + 13] = b"'shape': (90,"
+    elif damage == "untokenizable header":  # numpy's header parser raises tokenize.TokenError
+        start = data.index(b"'descr'", offset)
+        data[start : start + 7] = b'"""desc'
     else:
         data = data[: len(data) * 2 // 3]
     path.write_bytes(bytes(data))
