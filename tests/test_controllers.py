@@ -512,7 +512,7 @@ def test_rl_temperature_flattens_proposals():
     assert flat.entropy(flat.init_state(0)) > e_sharp
 
 
-@pytest.mark.parametrize("name", ["evolution", "tpe", "nsga2", "grid"])
+@pytest.mark.parametrize("name", ["evolution", "tpe", "nsga2", "gp", "grid"])
 def test_pending_architectures_are_not_proposed_again(name):
     """search.in_flight > 1: a step proposes from an older state, told the proposals still
     training; the strategies that never repeat a child skip them too."""

@@ -3,7 +3,8 @@
 ``rl`` (an LSTM policy, :mod:`bionas.search.strategies.rl`), ``evolution`` (regularized
 evolution, :mod:`bionas.search.strategies.evolution`), ``tpe`` (Optuna's TPE,
 :mod:`bionas.search.strategies.tpe`), ``nsga2`` (Optuna's NSGA-II,
-:mod:`bionas.search.strategies.nsga2`), ``random`` and ``grid``.
+:mod:`bionas.search.strategies.nsga2`), ``gp`` (Bayesian optimisation with a Gaussian
+process, :mod:`bionas.search.strategies.gp`), ``random`` and ``grid``.
 A controller proposes architectures and learns from rewards; its whole
 knowledge is a :class:`ControllerState` that is saved to a directory after
 every update. Importing this package does not import TensorFlow.
@@ -34,6 +35,7 @@ CONTROLLERS: dict[str, str] = {
     "evolution": "bionas.search.strategies.evolution:EvolutionController",
     "tpe": "bionas.search.strategies.tpe:TPEController",
     "nsga2": "bionas.search.strategies.nsga2:NSGA2Controller",
+    "gp": "bionas.search.strategies.gp:GPController",
 }
 
 __all__ = [
@@ -64,7 +66,7 @@ def get_controller(name: str, space: ModelSpace, **settings: Any) -> Controller:
 
     Parameters
     ----------
-    name : {"rl", "random", "grid", "evolution", "tpe", "nsga2"}
+    name : {"rl", "random", "grid", "evolution", "tpe", "nsga2", "gp"}
     space : ModelSpace
     **settings
         Controller settings (see each class's ``SETTINGS``); ``random`` and
