@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import linalg, optimize, special
+from scipy.linalg import lapack
 
 from bionas.errors import InputError
 from bionas.records.values import finite_number
@@ -138,21 +139,26 @@ def warp(rewards: np.ndarray, how: str) -> np.ndarray:
 
 
 def _neg_log_posterior(p: np.ndarray, d: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Negative log marginal likelihood plus the priors, and its gradient in ``p``."""
+    """Negative log marginal likelihood plus the priors, and its gradient in ``p``.
+
+    ``d (n_layers, n * n)`` holds the mismatches of every pair of results, layer by layer
+    (LAPACK directly: at 100 results scipy's checking wrappers cost more than the algebra).
+    """
     n_layers, n = d.shape[0], len(y)
     h = Hyper.from_log(p)
-    kf = h.signal * np.exp(-np.tensordot(h.theta, d, axes=1))
+    kf = h.signal * np.exp(-(h.theta @ d)).reshape(n, n)
     k = kf + (h.noise + JITTER) * np.eye(n)
-    try:
-        c = linalg.cholesky(k, lower=True)
-    except linalg.LinAlgError:
+    c, info = lapack.dpotrf(k, lower=1)
+    if info != 0:
         return 1e25, np.zeros_like(p)
-    alpha = linalg.cho_solve((c, True), y)
+    alpha, _ = lapack.dpotrs(c, y, lower=1)
+    kinv, _ = lapack.dpotri(c, lower=1)  # the lower triangle of K^-1
+    kinv = np.tril(kinv) + np.tril(kinv, -1).T
     value = 0.5 * float(y @ alpha) + float(np.sum(np.log(np.diag(c)))) + 0.5 * n * math.log(2 * math.pi)
-    w = np.outer(alpha, alpha) - linalg.cho_solve((c, True), np.eye(n))
-    wk = w * kf
+    w = np.outer(alpha, alpha) - kinv
+    wk = (w * kf).ravel()
     grad = np.empty_like(p)
-    grad[:n_layers] = 0.5 * h.theta * np.tensordot(d, wk, axes=([1, 2], [0, 1]))
+    grad[:n_layers] = 0.5 * h.theta * (d @ wk)
     grad[n_layers] = -0.5 * float(np.sum(wk))
     grad[n_layers + 1] = -0.5 * h.noise * float(np.trace(w))
     mean = np.array([PRIOR_MEAN[0]] * n_layers + list(PRIOR_MEAN[1:]))
@@ -168,7 +174,7 @@ def fit_hyper(
     priors) of warped rewards ``y (n,)`` at architectures ``x (n, n_layers)``: the best of
     L-BFGS-B from ``warm``, a neutral start and ``restarts`` random starts."""
     n_layers = x.shape[1]
-    d = (x.T[:, :, None] != x.T[:, None, :]).astype(np.float64)
+    d = (x.T[:, :, None] != x.T[:, None, :]).astype(np.float64).reshape(n_layers, -1)
     bounds = [LOG_THETA] * n_layers + [LOG_SIGNAL, LOG_NOISE]
     low, high = np.array(bounds).T
     starts = [np.array([PRIOR_MEAN[0]] * n_layers + list(PRIOR_MEAN[1:]))]
