@@ -165,7 +165,7 @@ def _run_problem(search=None, final=None):
     return str(err.value)
 
 
-@pytest.mark.parametrize("controller", ["rl", "evolution"])
+@pytest.mark.parametrize("controller", ["rl", "evolution", "gp"])
 def test_a_pareto_search_needs_a_controller_with_two_objectives(controller):
     msg = _run_problem({"objective": "pareto", "controller": controller})
     assert "[search.objective]" in msg and controller in msg and "nsga2" in msg
@@ -182,6 +182,15 @@ def test_a_pareto_search_with_a_fitting_controller_passes(controller):
 
     search = {"objective": "pareto", "controller": controller, "steps": 2, "children_per_step": 2}
     check_run(validate_config({**MINIMAL, "search": search}), "my.yaml")
+
+
+def test_gp_settings_are_checked_by_the_schema():
+    msg = _bad(lambda c: c.update(search={"gp": {"warp": "log"}}))
+    assert "search.gp.warp" in msg
+    msg = _bad(lambda c: c.update(search={"gp": {"n_startup": -1}}))
+    assert "search.gp.n_startup" in msg
+    msg = _bad(lambda c: c.update(search={"gp": {"objectives": 2}}))
+    assert "search.gp" in msg and "objectives" in msg
 
 
 def test_nsga2_settings_are_checked_by_the_schema():

@@ -150,6 +150,9 @@ def test_controller_flags_of_every_strategy_parse_back():
     search = {**CONFIG["search"], "controller": "evolution"}
     args = parse("init_controller", flags.controller_flags(search), required)
     assert (args.population, args.tournament, args.mutations) == (15, 3, 2)
+    search = {**CONFIG["search"], "controller": "gp", "gp": {"warp": "standardize", "n_startup": 3}}
+    args = parse("init_controller", flags.controller_flags(search), "--space s --out o --controller gp")
+    assert (args.warp, args.n_startup, args.candidates) == ("standardize", 3, None)
 
 
 def test_predict_flags_parse_back():

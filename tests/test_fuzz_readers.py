@@ -859,6 +859,7 @@ def test_damaged_windows_tables_are_read_or_rejected(blob):
 CONTROLLER_SETTINGS = {
     "random": {}, "grid": {}, "rl": {"lstm_units": 4, "embedding_dim": 3},
     "evolution": {"population": 2, "tournament": 2}, "tpe": {"n_startup": 1},
+    "gp": {"n_startup": 2},
 }
 
 

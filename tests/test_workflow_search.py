@@ -294,13 +294,16 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
     """Each strategy drives the tiny search through Snakemake (one run name each, the
     data shared); the evolution run goes on to a final model chosen by median reward."""
     workdir = tmp_path / "work"
-    for controller in ("evolution", "tpe", "nsga2", "random", "grid"):
+    for controller in ("evolution", "tpe", "nsga2", "gp", "random", "grid"):
         config = load_case("tiny")
         config["run"] = controller
         config["search"]["controller"] = controller
         config["search"]["evolution"] = {"population": 2, "tournament": 2}
         config["search"]["tpe"] = {"n_startup": 1}
         config["search"]["nsga2"] = {"population": 2}
+        config["search"]["gp"] = {"n_startup": 2}
+        if controller == "gp":  # step 2 proposes from the Gaussian process fitted on step 1
+            config["search"]["in_flight"] = 1
         config["final"]["choose"] = "median"
         last = f"results/tiny/{controller}/search/step_{STEPS:03d}/history.tsv"
         targets = [last]
@@ -311,7 +314,7 @@ def test_every_strategy_runs_the_search_and_the_median_final_choice(tmp_path):
         history = pd.read_csv(workdir / last, sep="\t")
         assert len(history) == STEPS * CHILDREN and set(history["status"]) == {"ok"}
         archs = history[["conv1", "pool", "reduce"]].apply(tuple, axis=1)
-        if controller in ("evolution", "tpe", "nsga2", "grid"):  # no repeats while the space lasts
+        if controller in ("evolution", "tpe", "nsga2", "gp", "grid"):  # no repeats while the space lasts
             assert archs.is_unique, history
         state = json.loads((workdir / f"results/tiny/{controller}/controller/step_002/state.json").read_text())
         assert state["controller"] == controller and state["n_seen"] == STEPS * CHILDREN
