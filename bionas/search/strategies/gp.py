@@ -39,7 +39,11 @@ pending does a child repeat one: it is then :meth:`GPController.most_likely`.
 
 Every draw comes from :func:`derive_rng` of the search's seed and the step
 (proposals) or the step the update completes (restarts), so ``propose`` is a
-pure function of the state, the step and the pending architectures.
+pure function of the state, the step and the pending architectures. The
+linear algebra runs on one BLAS thread (:func:`one_blas_thread`): the matrices
+are at most a few hundred wide, where more threads only wait on each other
+(on two busy cores the unit tests took 48 s instead of 4), and one thread
+sums in the same order on every machine.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import linalg, optimize, special
 from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
 
 from bionas.errors import InputError
 from bionas.records.values import finite_number
@@ -86,6 +91,11 @@ JITTER = 1e-9
 RANDOM_TRIES = 64
 
 WARPS = ("rank", "standardize")
+
+
+def one_blas_thread():
+    """A context in which numpy's and scipy's BLAS use one thread."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class Hyper(NamedTuple):
@@ -296,7 +306,8 @@ class GPController(Controller):
             y = warp(np.array([h[1] for h in history]), self.settings["warp"])
             old = state.extra["hyper"]
             rng = derive_rng(state.seed, state.step + 1, FIT_STREAM)
-            p = fit_hyper(x, y, rng, self.settings["restarts"], None if old is None else np.array(old))
+            with one_blas_thread():
+                p = fit_hyper(x, y, rng, self.settings["restarts"], None if old is None else np.array(old))
             hyper = [float(v) for v in p]
         return {"history": history, "hyper": hyper}, state.arrays
 
@@ -311,10 +322,12 @@ class GPController(Controller):
         x, rewards = self._data(state)
         pending_rows = [self.space.encode(a) for a in pending]
         taken = {tuple(int(i) for i in row) for row in x} | set(pending_rows)
-        model = self._posterior(state) if len(x) >= self.settings["n_startup"] else None
+        with one_blas_thread():
+            model = self._posterior(state) if len(x) >= self.settings["n_startup"] else None
         chosen: list[tuple[int, ...]] = []
         if model is not None and n > 0:
-            chosen = self._by_expected_improvement(model, x, rewards, pending_rows, taken, n, rng)
+            with one_blas_thread():
+                chosen = self._by_expected_improvement(model, x, rewards, pending_rows, taken, n, rng)
             taken |= set(chosen)
         out = [self.space.decode(c) for c in chosen]
         while len(out) < n:
