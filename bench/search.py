@@ -66,7 +66,7 @@ from bionas.search.strategies import get_controller
 
 BUDGETS = (25, 50, 100)
 LAMBDAS = (0.0, 1.0, 2.0, 10.0)
-CONTROLLERS = ("random", "rl", "evolution", "tpe", "nsga2")
+CONTROLLERS = ("random", "rl", "evolution", "tpe", "nsga2", "gp")
 TOP = 5
 BOOTSTRAP = 2000
 #: children per controller update (the workflow's children_per_step in the replays)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)),
                         help="comma-separated children per search (default 25,50,100)")
     parser.add_argument("--controllers", nargs="+", default=list(CONTROLLERS),
-                        help="name[:key=value,...] (default: random rl evolution)")
+                        help="name[:key=value,...] (default: " + " ".join(CONTROLLERS) + ")")
     parser.add_argument("--top-k", type=int, default=1, help="final.top_k of the kept choice (default 1)")
     parser.add_argument("--replicates", type=int, default=3,
                         help="final.replicates of the kept choice (default 3)")
