@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers_child import child_args, setup_inputs
 
-from bionas.pipeline.flags import job_limit_flags
+from bionas.pipeline.flags import child_resource
 from bionas.search import guard
 from bionas.search.guard import JobLimits, breach
 
@@ -68,14 +68,79 @@ def test_the_jobs_other_processes_are_found_up_to_its_snakemake_process(tmp_path
     assert guard.job_ancestors() == []
 
 
-def test_job_limit_flags_only_on_the_last_attempt():
-    class Resources:
-        def __init__(self, attempt):
-            self.child_attempt, self.runtime, self.mem_mb = attempt, 2, 3000
+def test_training_jobs_get_more_on_a_retry_and_little_on_the_attempt_that_records():
+    training = {"mem_mb": 3000, "runtime": 30, "gpus": 1, "attempts": 2}
+    assert [child_resource(training, "mem_mb", a) for a in (1, 2, 3)] == [3000, 6000, 1000]
+    assert [child_resource(training, "runtime", a) for a in (1, 2, 3)] == [30, 60, 10]
+    assert [child_resource(training, "gpus", a) for a in (1, 2, 3)] == [1, 1, 0]
+    small = {"mem_mb": 500, "runtime": 2, "gpus": 0, "attempts": 1}
+    assert [child_resource(small, "mem_mb", a) for a in (1, 2)] == [500, 500]
+    assert [child_resource(small, "runtime", a) for a in (1, 2)] == [2, 2]
 
-    assert job_limit_flags(Resources(1), 2) == ""
-    assert job_limit_flags(Resources(2), 2) == "--job-seconds 120 --job-memory-mb 3000"
-    assert job_limit_flags(Resources(1), 1) == "--job-seconds 120 --job-memory-mb 3000"
+
+def _killed_mid_training(inputs: Path, out: Path, *extra: str) -> None:
+    """Start ``bionas train-child`` and SIGKILL it once it trains (its first epoch's line)."""
+    argv = child_args(inputs, out, "--epochs", "1000", "--patience", "1000", *extra)
+    env = {k: v for k, v in os.environ.items() if k != "BIONAS_WORKER"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bionas", *argv], cwd=inputs, env=env, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "epoch 1" in line.lower():
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert any("epoch 1" in line.lower() for line in seen), "".join(seen)[-3000:]
+    assert "attempt 2 of 2" in "".join(seen)
+
+
+def test_the_attempt_after_the_last_records_a_child_ended_from_outside(inputs):
+    """The last training attempt (2 of 2) is killed with SIGKILL while it trains (what a
+    cancelled, preempted or OOM-killed job looks like): attempt 3 does not train, it
+    records the child as failed with stop reason killed (never cached, no model) and exits
+    0, so the search goes on."""
+    out = inputs / "child"
+    _killed_mid_training(inputs, out, "--attempt", "2", "--attempts", "2")
+    assert not (out / "train.json").exists()
+    proc = _bionas(*child_args(inputs, out, "--attempt", "3", "--attempts", "2"), cwd=inputs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "train.json").read_text())
+    assert record["status"] == "failed" and record["stop_reason"] == "killed", record
+    assert "started 2 times and every attempt was ended from outside" in record["error"]
+    assert record["cache_key"] is None and record["model"] is None
+    assert record["layers"] and record["step"] == 1 and record["child"] == 0
+    assert "child failed: its job was started 2 times" in proc.stderr
+    assert "tensorflow" not in proc.stderr.lower()
+    assert sorted(p.name for p in out.iterdir()) == ["train.json"]
+
+
+def test_the_attempt_after_the_last_repeats_the_error_the_last_ended_with(inputs):
+    """A last attempt that ends with bionas's own error (here --fail-fatal and a child over
+    its job's memory) is not hidden as a failed child: attempt 3 repeats its error, exit 2,
+    nothing written. An earlier attempt's note is forgotten when a new attempt starts."""
+    out = inputs / "child"
+    args = ("--job-memory-mb", "200", "--fail-fatal", "--attempts", "2")
+    proc = _bionas(*child_args(inputs, out, *args, "--attempt", "2"), cwd=inputs)
+    assert proc.returncode == 1 and "child failed: out of memory" in proc.stderr, proc.stderr
+    assert (out / guard.FAILED_ATTEMPT).is_file() and not (out / "train.json").exists()
+    proc = _bionas(*child_args(inputs, out, *args, "--attempt", "3"), cwd=inputs)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert "last training attempt (2 of 2) ended with an error: child failed: out of memory" in line
+    assert not (out / "train.json").exists()
+    # a new run of the child's attempts forgets it; attempt 1 of 2 does not watch the limits
+    proc = _bionas(*child_args(inputs, out, *args, "--attempt", "1"), cwd=inputs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "train.json").read_text())["status"] == "ok"
+    assert not (out / guard.FAILED_ATTEMPT).exists()
+    # --attempt alone is refused
+    proc = _bionas(*child_args(inputs, inputs / "other", "--attempt", "2"), cwd=inputs)
+    assert proc.returncode == 2 and "--attempt needs --attempts" in proc.stderr
 
 
 def test_a_child_over_its_jobs_memory_is_recorded_as_failed(inputs):

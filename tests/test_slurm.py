@@ -253,25 +253,6 @@ def test_failed_slurm_job_is_reported(slurm_cluster, tmp_path):
     assert list(jobs.values()) == ["FAILED", "FAILED"], jobs  # the profile retries once
 
 
-def _cancel_first_running(rule: str, done: threading.Event, cancelled: list[str]) -> None:
-    """scancel the first job of ``rule`` seen running for a second (polls squeue)."""
-    seen: dict[str, float] = {}
-    while not done.is_set() and not cancelled:
-        listing = subprocess.run(
-            ["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"],
-            capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        now = time.monotonic()
-        for line in listing.split():
-            job, _, comment = line.partition("|")
-            if comment.startswith(f"rule_{rule}_"):
-                if now - seen.setdefault(job, now) >= 1.0:
-                    subprocess.run(["scancel", job], check=True)
-                    cancelled.append(job)
-                    return
-        time.sleep(0.2)
-
-
 #: The search of the fault tests: the tiny scenario to its first step's history, with
 #: children long enough to be caught running.
 FAULT_TARGET = "results/tiny/tiny/search/step_001/history.tsv"
@@ -299,16 +280,41 @@ def local_history(tmp_path_factory) -> list[list[str]]:
     return history_rows(work / FAULT_TARGET)
 
 
-def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(
+def _cancel_running(plan: dict[str, int], done: threading.Event, cancelled: dict[str, list]) -> None:
+    """scancel train_child jobs seen running for a second: ``plan[child]`` of child's jobs
+    (its attempts, one after the other; polls squeue)."""
+    seen: dict[str, float] = {}
+    while not done.is_set() and any(len(cancelled[c]) < n for c, n in plan.items()):
+        listing = subprocess.run(
+            ["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        now = time.monotonic()
+        for line in listing.split():
+            job, _, comment = line.partition("|")
+            child = comment.rsplit("_", 1)[-1]
+            if not comment.startswith("rule_train_child_") or child not in plan:
+                continue
+            if len(cancelled[child]) < plan[child] and job not in cancelled[child]:
+                if now - seen.setdefault(job, now) >= 1.0:
+                    subprocess.run(["scancel", job], check=True)
+                    cancelled[child].append(job)
+        time.sleep(0.2)
+
+
+def test_cancelled_child_jobs_are_retried_and_then_recorded_as_failed(
     slurm_cluster, tmp_path, local_history
 ):
-    """scancel a child job while it trains: the profile's retries submit it again (with the
-    attempt's time and memory) and the search's history is what a run without the fault
-    gives (the same config run on local cores). Adds about 2-3 minutes to CI (with the
-    local reference run, which the other fault tests share)."""
+    """scancel child 0's job once while it trains: the profile's retries submit it again
+    (with the attempt's time and memory) and its row of the history is what a run without
+    the fault gives (the same config run on local cores). scancel child 1's job on both of
+    its attempts (training.attempts 2): the job is submitted a third time, with little time
+    and memory, to record the child as failed (stop reason killed, the failure reward), and
+    the run finishes with status 0. Adds about 3 minutes to CI (with the local reference
+    run, which the other fault tests share)."""
     config = fault_config()
-    done, cancelled = threading.Event(), []
-    watcher = threading.Thread(target=_cancel_first_running, args=("train_child", done, cancelled))
+    done, cancelled = threading.Event(), {"00": [], "01": []}
+    watcher = threading.Thread(target=_cancel_running, args=({"00": 1, "01": 2}, done, cancelled))
     watcher.start()
     try:
         code, out = run_snakemake(tmp_path / "slurm", config, *FAST, FAULT_TARGET, timeout=900)
@@ -316,11 +322,19 @@ def test_a_cancelled_child_job_is_retried_and_the_search_is_unchanged(
         done.set()
         watcher.join()
     assert code == 0, out[-5000:]
-    assert cancelled, "no child job was seen running"
+    assert [len(cancelled[c]) for c in ("00", "01")] == [1, 2], cancelled
     jobs = slurm_jobs(out)
-    assert jobs[cancelled[0]] == "CANCELLED", jobs
-    assert sorted(jobs.values()).count("CANCELLED") == 1, jobs
-    assert history_rows(tmp_path / "slurm" / FAULT_TARGET) == local_history
+    assert all(jobs[job] == "CANCELLED" for job in cancelled["00"] + cancelled["01"]), jobs
+    assert sorted(jobs.values()).count("CANCELLED") == 3, jobs
+    history = history_rows(tmp_path / "slurm" / FAULT_TARGET)
+    assert history[:2] == local_history[:2]  # the header and child 0
+    status, reward = history[0].index("status"), history[0].index("reward")
+    assert history[2][status] == "failed", history
+    assert float(history[2][reward]) == config["search"].get("failure_reward", -10.0)
+    record = json.loads(
+        (tmp_path / "slurm/results/tiny/tiny/search/step_001/child_01/train.json").read_text()
+    )
+    assert record["stop_reason"] == "killed" and "started 2 times" in record["error"], record
 
 
 def _train_child_logs(work: Path) -> list[Path]:
@@ -390,8 +404,8 @@ def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_pat
 def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_cluster, tmp_path):
     """A child job past its runtime is ended by SLURM (TIMEOUT; its SLURM log says it was
     the time limit) and started again. Here the runtime is 1 minute on both attempts
-    (SLURM's least; it ends the job 60-95 s in) for one child that trains about 1,000
-    epochs of batch 8 (early stopping's patience is 1,000; 130 s on a 2-core machine): on
+    (SLURM's least; it ends the job 60-95 s in) for one child that trains 3,000 epochs
+    of batch 8 (early stopping's patience is as long; about 4 minutes on 2 cores): on
     the last attempt the child watches its job's time, ends itself 30 s after it started
     and is recorded as a failed child (stop reason time_limit, the failure reward), so the
     run ends with status 0 instead of stopping at the child. That a retry with more time
@@ -402,7 +416,7 @@ def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_clust
     config = load_case("tiny")
     config["search"].update(steps=1, children_per_step=1)
     config["final"]["top_k"] = 1
-    config["training"].update(epochs=3000, patience=1000, batch_size=8)
+    config["training"].update(epochs=3000, patience=3000, batch_size=8)
     work = tmp_path / "slurm"
     code, out = run_snakemake(
         work, config, *FAST, FAULT_TARGET, "--set-resources", "train_child:runtime=1",

@@ -260,6 +260,65 @@ def test_children_over_their_jobs_memory_on_the_last_attempt_are_failed_children
     assert (workdir / "results/tiny/guard/controller/step_001/state.json").is_file()
 
 
+def _kill_attempts(child_dir: str, log: Path, attempts: tuple[str, ...], done, killed: list) -> None:
+    """SIGKILL each job process of ``bionas train-child --out-dir .../child_dir`` whose
+    ``--attempt`` K is in ``attempts``, once its log says it started (what scancel,
+    preemption or the system's out-of-memory killer do to a job)."""
+    import psutil
+
+    while not done.is_set() and len(killed) < len(attempts):
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            argv = proc.info["cmdline"] or []
+            if "train-child" not in argv or "--attempt" not in argv or proc.pid in killed:
+                continue
+            out_dir = argv[argv.index("--out-dir") + 1] if "--out-dir" in argv else ""
+            attempt = argv[argv.index("--attempt") + 1]
+            started = log.is_file() and f"attempt {attempt} of" in log.read_text()
+            if out_dir.endswith(child_dir) and attempt in attempts and started:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    continue
+                killed.append(proc.pid)
+        time.sleep(0.05)
+
+
+def test_a_child_job_killed_on_every_attempt_is_a_failed_child(finished, tmp_path):
+    """Child 1's job is killed with SIGKILL on both of its training attempts (the default
+    training.attempts 2): the attempt after them does not train but records the child as
+    failed (stop reason killed, the failure reward), the other child trains, and the run
+    finishes with status 0. Adds about 70 s to CI."""
+    import threading
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)
+    config = load_case("tiny")
+    config["run"] = "killed"
+    config["training"]["epochs"] = 30
+    target = "results/tiny/killed/search/step_001/history.tsv"
+    done, killed = threading.Event(), []
+    log = workdir / "logs/train_child/tiny/killed/step_001/child_01.log"
+    watcher = threading.Thread(
+        target=_kill_attempts, args=("step_001/child_01", log, ("1", "2"), done, killed)
+    )
+    watcher.start()
+    try:
+        proc = snakemake(workdir, config, "--cores", "2", target)
+    finally:
+        done.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert len(killed) == 2, killed
+    history = pd.read_csv(workdir / target, sep="\t")
+    assert list(history["status"]) == ["ok", "failed"], history
+    assert history["reward"].iloc[1] == config["search"].get("failure_reward", -10.0)
+    child = workdir / "results/tiny/killed/search/step_001/child_01"
+    record = json.loads((child / "train.json").read_text())
+    assert record["stop_reason"] == "killed" and "started 2 times" in record["error"], record
+    assert sorted(p.name for p in child.iterdir()) == ["metrics.json", "train.json"]
+    assert "child failed: its job was started 2 times" in log.read_text()
+
+
 def test_train_a_found_architecture_without_searching(finished, tmp_path):
     """New data, no search: point final.architecture at an earlier run's choice, in the
     same directory as the README does; the earlier run is neither rerun nor touched."""

@@ -53,6 +53,14 @@ def _from_step_two(finished: Path, work: Path) -> None:
         shutil.rmtree(logs)
 
 
+
+def _sigint_as_at_a_terminal() -> None:
+    """SIGINT's default disposition in the run, as a command typed at a terminal has it: a
+    test suite started in the background by a shell without job control (``make test &``)
+    passes SIGINT on ignored, and Snakemake would then never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     "signum, status, group",
     [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)],
@@ -68,7 +76,7 @@ def test_a_signalled_snakemake_ends_with_one_line_and_resumes(
     cmd, env = snakemake_command(work, "--cores", "2")
     proc = subprocess.Popen(
         cmd, cwd=work, env=env, start_new_session=True, text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
     try:
         child_log = work / "logs/train_child/tiny/tiny/step_002/child_00.log"

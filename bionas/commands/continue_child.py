@@ -103,14 +103,17 @@ def run(args: argparse.Namespace) -> int:
             f"has no {RESUME_FILE} to continue from (train the child with --keep-resume)",
             source,
         )
-    train = load_tensors(args.train)
-    val = load_tensors(args.val)
-    check_pair(train, val)
     out_dir = Path(args.out_dir)
     finisher = Finisher(args, out_dir, "continue-child")
-    base = {k: previous[k] for k in ("layers", "id", "step", "child")}
-    with finisher.guard({**base, "rung": promoted["rung"]}, settings):
-        record = run_continuation(
-            previous, source, promoted["rung"], train, val, settings, out_dir, args.keep_resume
-        )
-        return finisher.finish(record)
+    base = {**{k: previous[k] for k in ("layers", "id", "step", "child")}, "rung": promoted["rung"]}
+    if finisher.after_last_attempt:
+        return finisher.record_ended(base, settings)
+    with finisher.attempt():
+        train = load_tensors(args.train)
+        val = load_tensors(args.val)
+        check_pair(train, val)
+        with finisher.guard(base, settings):
+            record = run_continuation(
+                previous, source, promoted["rung"], train, val, settings, out_dir, args.keep_resume
+            )
+            return finisher.finish(record)

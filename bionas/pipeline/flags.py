@@ -67,18 +67,20 @@ def training_flags(
     return as_flags({**settings, "keep_resume": keep, "fail_fatal": bool(fail_fatal)})
 
 
-def job_limit_flags(resources: Any, attempts: int) -> str:
-    """``--job-seconds`` and ``--job-memory-mb`` from a training job's ``runtime`` (minutes)
-    and ``mem_mb`` on its last attempt (``resources.child_attempt`` of ``attempts``),
-    nothing before it: earlier attempts are left to the scheduler and retried with more."""
-    if int(resources.child_attempt) < int(attempts):
-        return ""
-    limits = {"job_seconds": None, "job_memory_mb": None}
-    if getattr(resources, "runtime", None):
-        limits["job_seconds"] = int(resources.runtime) * 60
-    if getattr(resources, "mem_mb", None):
-        limits["job_memory_mb"] = int(resources.mem_mb)
-    return as_flags(limits)
+#: what the attempt after the last asks for: it only writes a failed child's record
+RECORDING_RESOURCES = {"mem_mb": 1000, "runtime": 10, "gpus": 0}
+
+
+def child_resource(training: Mapping[str, Any], key: str, attempt: int) -> int:
+    """A training job's ``mem_mb``, ``runtime`` (minutes) or ``gpus`` on ``attempt``: the
+    ``training`` block's value, times the attempt for time and memory (a job killed at its
+    limits gets more on the retry); the attempt after the last (``training.attempts`` + 1),
+    which does not train but records the child (:mod:`bionas.search.guard`), asks for
+    :data:`RECORDING_RESOURCES` at most. A profile's ``set-resources`` overrides them."""
+    value = int(training[key])
+    if attempt > int(training["attempts"]):
+        return min(value, RECORDING_RESOURCES[key])
+    return value * attempt if key in ("mem_mb", "runtime") else value
 
 
 def final_training_flags(

@@ -4,7 +4,7 @@
 
     {"status": "ok" | "failed", "error": null | str,
      "stop_reason": "epochs" | "early_stopping" | "time" | "nan" | "params" | "memory"
-                    | "time_limit",
+                    | "time_limit" | "killed",
      "layers": [option names], "id": str, "step": int | null, "child": int | null,
      "rung": int (0; successive halving's later rungs: 1, 2, ...; missing: 0),
      "val_loss": float (best epoch), "val_auroc": float, "val_auprc": float (means over tasks),
@@ -263,8 +263,9 @@ class ChildResult:
 
     ``stop_reason``: ``epochs`` (ran them all), ``early_stopping``, ``time``
     (max_seconds), ``nan``, ``params``, ``memory`` (out of memory, or the job's memory on
-    its last attempt) or ``time_limit`` (the job's time on its last attempt;
-    :mod:`bionas.search.guard`). ``per_task`` maps a task
+    its last attempt), ``time_limit`` (the job's time on its last attempt;
+    :mod:`bionas.search.guard`) or ``killed`` (every attempt of its job was ended from
+    outside; recorded by the attempt after the last). ``per_task`` maps a task
     to ``{"auroc", "auprc", "note"}`` (note: why a value is NaN).
     """
 

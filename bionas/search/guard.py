@@ -208,3 +208,63 @@ def remove_own_temps(directory: Path) -> None:
                 os.unlink(entry.path)
             except OSError:
                 pass
+
+
+# ---------------------------------------------------------------- the attempt after the last
+#
+# A job that the cluster ends from outside (scancel, preemption, a node that fails, the
+# scheduler's own time or memory kill before the guard could act, the system's out-of-memory
+# killer on a workstation) leaves no record: nothing runs in it any more. The workflow
+# therefore starts a child's job once more after its last training attempt
+# (``training.attempts`` + 1, with little time and memory): that attempt does not train; it
+# records the child as failed (stop reason ``killed``) so the search goes on. A last attempt
+# that ended with bionas's own error must not be hidden that way: it leaves a note
+# (:data:`FAILED_ATTEMPT`) in the child's directory, and the attempt after it repeats the
+# error, which stops the run as any failed job does.
+
+#: the note a child's last training attempt leaves when it ends with its own error
+FAILED_ATTEMPT = ".failed_attempt.json"
+
+
+def note_failed_attempt(out_dir: Path, message: str) -> None:
+    """Leave the note that the last training attempt ended with bionas's own error."""
+    from bionas.io import write_json
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / FAILED_ATTEMPT, {"error": message, "pid": os.getpid()})
+    except OSError:
+        pass  # the error itself is reported all the same; the attempt after it says so
+
+
+def clear_failed_attempt(out_dir: Path) -> None:
+    """Remove an earlier attempt's note (a new attempt starts, or the note was read)."""
+    try:
+        (out_dir / FAILED_ATTEMPT).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def failed_attempt(out_dir: Path) -> str | None:
+    """The error the last training attempt ended with (its note), or None: it was ended from
+    outside, or never started bionas."""
+    import json
+
+    try:
+        note = json.loads((out_dir / FAILED_ATTEMPT).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "unknown (its note is unreadable)"
+    error = note.get("error") if isinstance(note, dict) else None
+    return str(error) if error else "unknown (its note is empty)"
+
+
+def killed_message(attempts: int) -> str:
+    """The error of a child every training attempt of which was ended from outside."""
+    times = "once" if attempts == 1 else f"{attempts} times"
+    return (
+        f"its job was started {times} and every attempt was ended from outside before the child "
+        "finished (cancelled, preempted, a failed node, the scheduler's time or memory limit, "
+        "or the system's out-of-memory killer; the job logs say which)"
+    )

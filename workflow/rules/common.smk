@@ -54,11 +54,13 @@ STEPS = config["search"]["steps"]
 CHILDREN = config["search"]["children_per_step"]
 # successive halving (search.fidelity): the epochs and the number of children of every rung
 LADDER = ladder_from_config(config["search"], _CONFIG_SOURCE)
-# A child's training job is started training.attempts times, by the main Snakemake
-# process only: the Snakemake inside a cluster job (--mode remote) must not restart it
-# within that job's allocation, which has the first attempt's time and memory; the
-# retry is a new cluster job with the next attempt's resources.
-CHILD_RETRIES = config["training"]["attempts"] - 1 if workflow.is_main_process else 0
+# A child's training job is started training.attempts times to train, and once more to
+# record a child whose every attempt was ended from outside (cancelled, preempted,
+# killed) as failed (bionas.search.guard); by the main Snakemake process only: the
+# Snakemake inside a cluster job (--mode remote) must not restart it within that job's
+# allocation, which has the first attempt's time and memory; the retry is a new cluster
+# job with the next attempt's resources (bionas.pipeline.flags.child_resource).
+CHILD_RETRIES = config["training"]["attempts"] if workflow.is_main_process else 0
 
 
 # A dataset is one of the config's names, taken literally; a run is any name the

@@ -68,9 +68,15 @@ rule train_child:
     retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
+        mem_mb=lambda wc, attempt: flags.child_resource(
+            config["training"], "mem_mb", attempt
+        ),
+        runtime=lambda wc, attempt: flags.child_resource(
+            config["training"], "runtime", attempt
+        ),
+        gpu=lambda wc, attempt: flags.child_resource(
+            config["training"], "gpus", attempt
+        ),
         child_attempt=lambda wildcards, attempt: attempt,
     params:
         index=lambda wc: int(wc.child),
@@ -81,14 +87,16 @@ rule train_child:
             config["search"]["fail_fatal"],
             config["search"]["fidelity"],
         ),
-        limits=lambda wc, resources: flags.job_limit_flags(
-            resources, config["training"]["attempts"]
-        ),
+        attempts=config["training"]["attempts"],
+    # The job's limits and the attempt come from the attempt's own resources: Snakemake
+    # evaluates params once, with the first attempt's, on a local retry.
     shell:
         "bionas train-child --space {input.space:q} --architecture {input.proposals}"
         " --index {params.index} --train {input.train} --val {input.val}"
         " --out-dir {params.outdir} --cache-dir {params.cache} {params.args}"
-        " {params.limits} --threads {threads} 2> {log}"
+        " --threads {threads} --job-seconds $(({resources.runtime} * 60))"
+        " --job-memory-mb {resources.mem_mb} --attempt {resources.child_attempt}"
+        " --attempts {params.attempts} 2> {log}"
 
 
 rule score_child:
@@ -153,9 +161,15 @@ rule continue_child:
     retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpus"],
+        mem_mb=lambda wc, attempt: flags.child_resource(
+            config["training"], "mem_mb", attempt
+        ),
+        runtime=lambda wc, attempt: flags.child_resource(
+            config["training"], "runtime", attempt
+        ),
+        gpu=lambda wc, attempt: flags.child_resource(
+            config["training"], "gpus", attempt
+        ),
         child_attempt=lambda wildcards, attempt: attempt,
     params:
         slot=lambda wc: int(wc.slot),
@@ -166,13 +180,15 @@ rule continue_child:
             config["search"]["fidelity"],
             rung=int(wc.rung),
         ),
-        limits=lambda wc, resources: flags.job_limit_flags(
-            resources, config["training"]["attempts"]
-        ),
+        attempts=config["training"]["attempts"],
+    # The job's limits and the attempt come from the attempt's own resources: Snakemake
+    # evaluates params once, with the first attempt's, on a local retry.
     shell:
         "bionas continue-child --promoted {input.promoted} --slot {params.slot}"
         " --train {input.train} --val {input.val} --out-dir {params.outdir} {params.args}"
-        " {params.limits} --threads {threads} 2> {log}"
+        " --threads {threads} --job-seconds $(({resources.runtime} * 60))"
+        " --job-memory-mb {resources.mem_mb} --attempt {resources.child_attempt}"
+        " --attempts {params.attempts} 2> {log}"
 
 
 use rule score_child as score_continued_child with:
