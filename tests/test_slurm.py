@@ -404,8 +404,8 @@ def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_pat
 def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_cluster, tmp_path):
     """A child job past its runtime is ended by SLURM (TIMEOUT; its SLURM log says it was
     the time limit) and started again. Here the runtime is 1 minute on both attempts
-    (SLURM's least; it ends the job 60-95 s in) for one child that trains 3,000 epochs
-    of batch 8 (early stopping's patience is as long; about 4 minutes on 2 cores): on
+    (SLURM's least; it ends the job 60-95 s in) for one child that trains at least 1,000
+    epochs of batch 2 (early stopping's patience is 1,000; several minutes on 2 cores): on
     the last attempt the child watches its job's time, ends itself 30 s after it started
     and is recorded as a failed child (stop reason time_limit, the failure reward), so the
     run ends with status 0 instead of stopping at the child. That a retry with more time
@@ -416,7 +416,7 @@ def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_clust
     config = load_case("tiny")
     config["search"].update(steps=1, children_per_step=1)
     config["final"]["top_k"] = 1
-    config["training"].update(epochs=3000, patience=3000, batch_size=8)
+    config["training"].update(epochs=3000, patience=1000, batch_size=2)
     work = tmp_path / "slurm"
     code, out = run_snakemake(
         work, config, *FAST, FAULT_TARGET, "--set-resources", "train_child:runtime=1",

@@ -63,6 +63,39 @@ LADDER = ladder_from_config(config["search"], _CONFIG_SOURCE)
 CHILD_RETRIES = config["training"]["attempts"] if workflow.is_main_process else 0
 
 
+def _run_limit(name):
+    """What the run allows of resource ``name`` (--resources), or None."""
+    resource = workflow.global_resources.get(name)
+    value = getattr(resource, "value", resource)
+    return (
+        value
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else None
+    )
+
+
+def training_resource(name, key):
+    """The training rules' resource ``name`` on an attempt (the config's training.``key``,
+    scaled by bionas.pipeline.flags.child_resource), never above what the run allows
+    (--resources) on a retry: a retry the run cannot schedule would wait for ever. The
+    first attempt is checked against it by check_resources."""
+    limit = _run_limit(name)
+
+    def of_attempt(wildcards, attempt):
+        value = flags.child_resource(config["training"], key, attempt)
+        first = flags.child_resource(config["training"], key, 1)
+        return value if limit is None else min(value, max(limit, first))
+
+    return of_attempt
+
+
+#: the training rules' resources on their first attempt (check_resources)
+TRAINING_FIRST_ATTEMPT = {
+    name: flags.child_resource(config["training"], key, 1)
+    for name, key in (("mem_mb", "mem_mb"), ("runtime", "runtime"), ("gpu", "gpus"))
+}
+
+
 # A dataset is one of the config's names, taken literally; a run is any name the
 # config's schema allows (bionas.io.NAME_REGEX: one path component, no "..").
 wildcard_constraints:
@@ -293,7 +326,10 @@ def check_resources():
         for name, limit in limits.items():
             if name not in r.resources:
                 continue
-            value = getattr(r.resources[name], "value", r.resources[name])
+            try:
+                value = getattr(r.resources[name], "value", r.resources[name])
+            except ValueError:  # a function of the attempt: training_resource
+                value = TRAINING_FIRST_ATTEMPT.get(name)
             if (
                 isinstance(value, (int, float))
                 and not isinstance(value, bool)

@@ -68,15 +68,9 @@ rule train_child:
     retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
-        mem_mb=lambda wc, attempt: flags.child_resource(
-            config["training"], "mem_mb", attempt
-        ),
-        runtime=lambda wc, attempt: flags.child_resource(
-            config["training"], "runtime", attempt
-        ),
-        gpu=lambda wc, attempt: flags.child_resource(
-            config["training"], "gpus", attempt
-        ),
+        mem_mb=training_resource("mem_mb", "mem_mb"),
+        runtime=training_resource("runtime", "runtime"),
+        gpu=training_resource("gpu", "gpus"),
         child_attempt=lambda wildcards, attempt: attempt,
     params:
         index=lambda wc: int(wc.child),
@@ -161,15 +155,9 @@ rule continue_child:
     retries: CHILD_RETRIES
     threads: config["training"]["threads"]
     resources:
-        mem_mb=lambda wc, attempt: flags.child_resource(
-            config["training"], "mem_mb", attempt
-        ),
-        runtime=lambda wc, attempt: flags.child_resource(
-            config["training"], "runtime", attempt
-        ),
-        gpu=lambda wc, attempt: flags.child_resource(
-            config["training"], "gpus", attempt
-        ),
+        mem_mb=training_resource("mem_mb", "mem_mb"),
+        runtime=training_resource("runtime", "runtime"),
+        gpu=training_resource("gpu", "gpus"),
         child_attempt=lambda wildcards, attempt: attempt,
     params:
         slot=lambda wc: int(wc.slot),
