@@ -272,12 +272,29 @@ def history_rows(path: Path) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def local_history(tmp_path_factory) -> list[list[str]]:
+def local_run(tmp_path_factory) -> Path:
     """The fault tests' search run on local cores, without a fault: their reference."""
     work = tmp_path_factory.mktemp("local")
     local = snakemake(work, fault_config(), "--cores", "2", FAULT_TARGET)
     assert local.returncode == 0, local.stderr[-3000:]
-    return history_rows(work / FAULT_TARGET)
+    return work
+
+
+@pytest.fixture(scope="module")
+def local_history(local_run) -> list[list[str]]:
+    return history_rows(local_run / FAULT_TARGET)
+
+
+def with_local_data(local_run: Path, work: Path) -> Path:
+    """``work`` holding the local reference run's data stages (the inputs, tensors and
+    priors, with times kept, and Snakemake's records of them), so that a fault test's
+    SLURM run starts at the search: the data stages go through SLURM in
+    test_tiny_workflow_runs_through_slurm, and here they would add a minute of status
+    polling to each fault test."""
+    for name in ("results/tiny/input", "results/tiny/data", ".snakemake/metadata"):
+        shutil.copytree(local_run / name, work / name)
+    shutil.copy2(local_run / "results/tiny/priors.meme", work / "results/tiny/priors.meme")
+    return work
 
 
 def _cancel_running(plan: dict[str, int], done: threading.Event, cancelled: dict[str, list]) -> None:
@@ -303,21 +320,23 @@ def _cancel_running(plan: dict[str, int], done: threading.Event, cancelled: dict
 
 
 def test_cancelled_child_jobs_are_retried_and_then_recorded_as_failed(
-    slurm_cluster, tmp_path, local_history
+    slurm_cluster, tmp_path, local_run, local_history
 ):
     """scancel child 0's job once while it trains: the profile's retries submit it again
     (with the attempt's time and memory) and its row of the history is what a run without
     the fault gives (the same config run on local cores). scancel child 1's job on both of
     its attempts (training.attempts 2): the job is submitted a third time, with little time
     and memory, to record the child as failed (stop reason killed, the failure reward), and
-    the run finishes with status 0. Adds about 3 minutes to CI (with the local reference
-    run, which the other fault tests share)."""
+    the run finishes with status 0. Adds about 2 minutes to CI (102 s measured on 2 cores
+    with the data stages through SLURM, which it now takes from the local reference run
+    that the fault tests share)."""
     config = fault_config()
+    work = with_local_data(local_run, tmp_path / "slurm")
     done, cancelled = threading.Event(), {"00": [], "01": []}
     watcher = threading.Thread(target=_cancel_running, args=({"00": 1, "01": 2}, done, cancelled))
     watcher.start()
     try:
-        code, out = run_snakemake(tmp_path / "slurm", config, *FAST, FAULT_TARGET, timeout=900)
+        code, out = run_snakemake(work, config, *FAST, FAULT_TARGET, timeout=900)
     finally:
         done.set()
         watcher.join()
@@ -326,13 +345,13 @@ def test_cancelled_child_jobs_are_retried_and_then_recorded_as_failed(
     jobs = slurm_jobs(out)
     assert all(jobs[job] == "CANCELLED" for job in cancelled["00"] + cancelled["01"]), jobs
     assert sorted(jobs.values()).count("CANCELLED") == 3, jobs
-    history = history_rows(tmp_path / "slurm" / FAULT_TARGET)
+    history = history_rows(work / FAULT_TARGET)
     assert history[:2] == local_history[:2]  # the header and child 0
     status, reward = history[0].index("status"), history[0].index("reward")
     assert history[2][status] == "failed", history
     assert float(history[2][reward]) == config["search"].get("failure_reward", -10.0)
     record = json.loads(
-        (tmp_path / "slurm/results/tiny/tiny/search/step_001/child_01/train.json").read_text()
+        (work / "results/tiny/tiny/search/step_001/child_01/train.json").read_text()
     )
     assert record["stop_reason"] == "killed" and "started 2 times" in record["error"], record
 
@@ -354,7 +373,9 @@ def _killed_first_attempts(work: Path, out: str, children: int) -> None:
     assert all(jobs[log.stem] in ("FAILED", "COMPLETED", "OUT_OF_MEMORY") for log in killed), jobs
 
 
-def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_path, local_history):
+def test_a_child_job_over_its_memory_is_retried_with_more(
+    slurm_cluster, tmp_path, local_run, local_history
+):
     """A child job above its memory request is killed by SLURM (slurm-local.sh enforces
     --mem: jobacct_gather/linux with OverMemoryKill) and its SLURM log says so.
 
@@ -363,11 +384,12 @@ def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_pat
     before SLURM would kill it, and is recorded as a failed child (stop reason memory, the
     failure reward; its log says it was memory), and the search goes on: the run ends
     with status 0. Then the children are trained again with 500 MB on the first attempt
-    and 3000 MB on the retry, as the profile scales memory by the attempt: the first
-    attempts are killed, the retries succeed, and the search's history is what a run
-    without the fault gives. Adds about 3 minutes to CI (179 s measured on 2 cores)."""
+    and 3000 MB on the retry (the rules scale memory by the attempt; here the test sets
+    both): the first attempts are killed, the retries succeed, and the search's history
+    is what a run without the fault gives. Adds about 3 minutes to CI (177 s measured on
+    2 cores with the data stages through SLURM, which it now takes from the local run)."""
     config = fault_config()
-    work = tmp_path / "slurm"
+    work = with_local_data(local_run, tmp_path / "slurm")
     code, out = run_snakemake(
         work, config, *FAST, FAULT_TARGET, "--slurm-keep-successful-logs", "--set-resources",
         "train_child:mem_mb=500", timeout=900,
@@ -401,7 +423,9 @@ def test_a_child_job_over_its_memory_is_retried_with_more(slurm_cluster, tmp_pat
     assert history_rows(work / FAULT_TARGET) == local_history
 
 
-def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_cluster, tmp_path):
+def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(
+    slurm_cluster, tmp_path, local_run
+):
     """A child job past its runtime is ended by SLURM (TIMEOUT; its SLURM log says it was
     the time limit) and started again. Here the runtime is 1 minute on both attempts
     (SLURM's least; it ends the job 60-95 s in) for one child that trains at least 1,000
@@ -411,13 +435,14 @@ def test_a_child_job_over_its_time_limit_is_retried_then_ends_itself(slurm_clust
     run ends with status 0 instead of stopping at the child. That a retry with more time
     gives the search what a run without the fault gives is checked by the other fault
     tests (the same retry, after scancel and after the memory limit). Adds about 3
-    minutes to CI: the first attempt's minute and a half, the last one's 40 s, the data
-    stages through SLURM."""
+    minutes to CI: the first attempt's minute and a half, the last one's 40 s, SLURM's
+    status polling (236 s measured on 2 cores with the data stages through SLURM, which it
+    now takes from the local run)."""
     config = load_case("tiny")
     config["search"].update(steps=1, children_per_step=1)
     config["final"]["top_k"] = 1
     config["training"].update(epochs=3000, patience=1000, batch_size=2)
-    work = tmp_path / "slurm"
+    work = with_local_data(local_run, tmp_path / "slurm")
     code, out = run_snakemake(
         work, config, *FAST, FAULT_TARGET, "--set-resources", "train_child:runtime=1",
         timeout=900,
