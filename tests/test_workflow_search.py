@@ -263,13 +263,16 @@ def test_children_over_their_jobs_memory_on_the_last_attempt_are_failed_children
 def _kill_attempts(child_dir: str, log: Path, attempts: tuple[str, ...], done, killed: list) -> None:
     """SIGKILL each job process of ``bionas train-child --out-dir .../child_dir`` whose
     ``--attempt`` K is in ``attempts``, once its log says it started (what scancel,
-    preemption or the system's out-of-memory killer do to a job)."""
+    preemption or the system's out-of-memory killer do to a job). ``killed`` gets each
+    killed job's pid and ``--job-memory-mb``."""
     import psutil
 
     while not done.is_set() and len(killed) < len(attempts):
         for proc in psutil.process_iter(["pid", "cmdline"]):
             argv = proc.info["cmdline"] or []
-            if "train-child" not in argv or "--attempt" not in argv or proc.pid in killed:
+            if "train-child" not in argv or "--attempt" not in argv:
+                continue
+            if proc.pid in [pid for pid, _ in killed]:
                 continue
             out_dir = argv[argv.index("--out-dir") + 1] if "--out-dir" in argv else ""
             attempt = argv[argv.index("--attempt") + 1]
@@ -279,7 +282,7 @@ def _kill_attempts(child_dir: str, log: Path, attempts: tuple[str, ...], done, k
                     proc.kill()
                 except psutil.Error:
                     continue
-                killed.append(proc.pid)
+                killed.append((proc.pid, int(argv[argv.index("--job-memory-mb") + 1])))
         time.sleep(0.05)
 
 
@@ -287,7 +290,9 @@ def test_a_child_job_killed_on_every_attempt_is_a_failed_child(finished, tmp_pat
     """Child 1's job is killed with SIGKILL on both of its training attempts (the default
     training.attempts 2): the attempt after them does not train but records the child as
     failed (stop reason killed, the failure reward), the other child trains, and the run
-    finishes with status 0. Adds about 70 s to CI."""
+    finishes with status 0. The run allows 8000 MB, less than the second attempt's 2 x 5000:
+    the retry asks for what the run allows rather than waiting for ever. Adds about 70 s
+    to CI."""
     import threading
 
     workdir = tmp_path / "copy"
@@ -295,6 +300,7 @@ def test_a_child_job_killed_on_every_attempt_is_a_failed_child(finished, tmp_pat
     config = load_case("tiny")
     config["run"] = "killed"
     config["training"]["epochs"] = 30
+    config["training"]["mem_mb"] = 5000
     target = "results/tiny/killed/search/step_001/history.tsv"
     done, killed = threading.Event(), []
     log = workdir / "logs/train_child/tiny/killed/step_001/child_01.log"
@@ -303,12 +309,13 @@ def test_a_child_job_killed_on_every_attempt_is_a_failed_child(finished, tmp_pat
     )
     watcher.start()
     try:
-        proc = snakemake(workdir, config, "--cores", "2", target)
+        limit = ("--resources", "mem_mb=8000")
+        proc = snakemake(workdir, config, "--cores", "2", target, *limit, timeout=300)
     finally:
         done.set()
         watcher.join()
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert len(killed) == 2, killed
+    assert [memory for _, memory in killed] == [5000, 8000], killed
     history = pd.read_csv(workdir / target, sep="\t")
     assert list(history["status"]) == ["ok", "failed"], history
     assert history["reward"].iloc[1] == config["search"].get("failure_reward", -10.0)

@@ -157,15 +157,7 @@ class _Scan:
         cr = (before == _CR) & (ends > starts)
         nbases = ends - starts - cr
         self._lines(chunk, pos, starts, nbases, nbytes, firsts)
-        # the line the next block starts in
-        self.breaks += breaks.size
-        if breaks.size:
-            self.line_start = pos + int(breaks[-1]) + 1
-            self.line_first = int(chunk[breaks[-1] + 1]) if breaks[-1] + 1 < m else -1
-        else:
-            self.line_first = first
-        if m:
-            self.last_byte = int(chunk[-1])
+        self._advance(chunk, pos, breaks, first)
 
     def _regular(self, chunk: np.ndarray, pos: int) -> bool:
         """Read a block that lies in the lines of one sequence, each as long as its first.
@@ -202,14 +194,22 @@ class _Scan:
             return False
         seq.length += breaks.size * width
         seq.filled = seq.filled or bool(breaks.size and width)
+        self._advance(chunk, pos, breaks, first)
+        return True
+
+    def _advance(self, chunk: np.ndarray, pos: int, breaks: np.ndarray, first: int) -> None:
+        """Past the block ``chunk`` (at byte ``pos``, line breaks at ``breaks``): the line the
+        next block starts in, and the byte it follows. ``first`` is the first byte of the line
+        the block started in (-1 if none yet)."""
         self.breaks += breaks.size
         if breaks.size:
             self.line_start = pos + int(breaks[-1]) + 1
-            self.line_first = int(chunk[breaks[-1] + 1]) if breaks[-1] + 1 < m else -1
+            after = int(breaks[-1]) + 1
+            self.line_first = int(chunk[after]) if after < chunk.size else -1
         else:
             self.line_first = first
-        self.last_byte = int(chunk[-1])
-        return True
+        if chunk.size:
+            self.last_byte = int(chunk[-1])
 
     def _lone_cr(self, followed_by_lf: bool) -> None:
         """Raise unless the carriage return that ended the previous block ends a line."""

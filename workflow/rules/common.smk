@@ -63,28 +63,14 @@ LADDER = ladder_from_config(config["search"], _CONFIG_SOURCE)
 CHILD_RETRIES = config["training"]["attempts"] if workflow.is_main_process else 0
 
 
-def _run_limit(name):
-    """What the run allows of resource ``name`` (--resources), or None."""
-    resource = workflow.global_resources.get(name)
-    value = getattr(resource, "value", resource)
-    return (
-        value
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else None
-    )
-
-
 def training_resource(name, key):
-    """The training rules' resource ``name`` on an attempt (the config's training.``key``,
-    scaled by bionas.pipeline.flags.child_resource), never above what the run allows
-    (--resources) on a retry: a retry the run cannot schedule would wait for ever. The
-    first attempt is checked against it by check_resources."""
-    limit = _run_limit(name)
+    """The training rules' resource ``name`` on an attempt: the config's training.``key``
+    scaled by bionas.pipeline.flags.child_resource. Snakemake itself lowers a retry's value
+    to what the run allows (--resources); the first attempt is checked against that by
+    check_resources (TRAINING_FIRST_ATTEMPT)."""
 
     def of_attempt(wildcards, attempt):
-        value = flags.child_resource(config["training"], key, attempt)
-        first = flags.child_resource(config["training"], key, 1)
-        return value if limit is None else min(value, max(limit, first))
+        return flags.child_resource(config["training"], key, attempt)
 
     return of_attempt
 
