@@ -52,9 +52,22 @@ reader ignores columns it does not know), and ``prone`` (1 if the architecture
 may collapse). :func:`fair_table` is the same over the recorded space: the 216
 recorded architectures with their fitted truth and fresh noise.
 
+Learning curves (:func:`curve_shapes`, ``--curves``), for replaying successive
+halving: a recorded table with per-epoch validation losses
+(``bench/data/curves.tsv``, the same space) gives every good row's curve as a
+*shape*, its logit loss minus the logit of its best epoch (0 at the best
+epoch, the same length as the recorded curve, so early stopping comes with
+it). A simulated row draws one shape of its recorded counterpart (the
+architecture with every recorded layer at the option it is or derives from,
+the new layers left out) and adds it to its own logit loss: the curve's best
+epoch is the row's ``val_loss``, and how fast an architecture learns comes
+from the recorded trainings of its counterpart. A collapsed row's curve is its
+loss for :data:`COLLAPSED_EPOCHS` epochs. The shapes are drawn from their own
+stream, so a table with curves has the same other columns as one without.
+
 Run::
 
-    python bench/surrogate.py --out DIR [--seed 0] [--replicates 12]
+    python bench/surrogate.py --out DIR [--seed 0] [--replicates 12] [--curves bench/data/curves.tsv]
     python bench/surrogate.py --out DIR --fair      # the recorded space, fitted truth
 
 It writes ``DIR/space.yaml`` and ``DIR/results.tsv`` and prints the
@@ -92,8 +105,13 @@ COLLAPSE_TOL = 1e-3
 RIDGE = 1e-2
 #: Sd of a derived option's jitter, relative to its layer's (or pair's) effect sd.
 JITTER = 0.25
-#: Streams of :func:`numpy.random.SeedSequence`: effects of new options, and noise.
-EFFECT_STREAM, NOISE_STREAM = 0, 1
+#: Streams of :func:`numpy.random.SeedSequence`: effects of new options, noise, curve shapes.
+EFFECT_STREAM, NOISE_STREAM, CURVE_STREAM = 0, 1, 2
+#: The recorded table with learning curves over the recorded space.
+RECORDED_CURVES = ROOT / "bench" / "data" / "curves.tsv"
+#: Epochs of a collapsed row's curve: its best is the first epoch, and early
+#: stopping (patience 3, as bench/build_table.py trains) ends it three later.
+COLLAPSED_EPOCHS = 4
 
 
 def _conv(kernel: int, filters: int, parent: str | None = None) -> dict[str, Any]:
@@ -467,6 +485,79 @@ def simulate(surrogate: Surrogate, seed: int, replicates: int) -> pd.DataFrame:
     return frame
 
 
+@dataclass(frozen=True)
+class CurveShapes:
+    """Recorded learning-curve shapes per architecture of a recorded space.
+
+    Attributes
+    ----------
+    space : ModelSpace
+        The recorded space.
+    shapes : dict of tuple of int to tuple of ndarray
+        Option indices of a recorded architecture -> the logit-loss curve minus
+        its minimum of each good recorded row.
+    """
+
+    space: ModelSpace
+    shapes: Mapping[tuple[int, ...], tuple[np.ndarray, ...]]
+
+    def counterparts(self, space: ModelSpace, indices: np.ndarray) -> list[tuple[int, ...]]:
+        """The recorded counterpart (option indices in :attr:`space`) of each architecture of
+        ``space`` given as option indices: every recorded layer at the option it is or derives
+        from (:data:`LARGE_SPACE`'s ``from``), the other layers left out."""
+        derived = {name: {o["name"]: o.get("from", o["name"]) for o in options}
+                   for name, options in LARGE_SPACE}
+        columns = []
+        for layer in self.space.layers:
+            j = space.layer_names.index(layer.name)
+            names = space.layers[j].option_names
+            parents = derived.get(layer.name, {})
+            lookup = np.array([layer.index(parents.get(n, n)) for n in names])
+            columns.append(lookup[indices[:, j]])
+        return [tuple(int(i) for i in row) for row in np.stack(columns, axis=1)]
+
+
+def curve_shapes(table: ResultsTable) -> CurveShapes:
+    """The :class:`CurveShapes` of a table with per-epoch validation losses (module docstring)."""
+    if not table.has_curves:
+        raise ValueError("the table has no val_loss_curve column (bench/build_table.py records it)")
+    shapes = {}
+    for arch, r in table.rows.items():
+        good = ~r.failed & (r.val_loss < CHANCE - COLLAPSE_TOL)
+        kept = []
+        for i in np.flatnonzero(good):
+            curve = r.curves[i][np.isfinite(r.curves[i])]
+            if curve.size:
+                z = logit_loss(np.clip(curve, 1e-6, CHANCE * (1 - 1e-6)))
+                kept.append(z - z.min())
+        if kept:
+            shapes[table.space.encode(arch)] = tuple(kept)
+    return CurveShapes(space=table.space, shapes=shapes)
+
+
+def simulate_curves(
+    frame: pd.DataFrame, surrogate: Surrogate, curves: CurveShapes, seed: int
+) -> list[str]:
+    """A ``val_loss_curve`` for every row of a :func:`simulate` frame (module docstring): each
+    good row one shape of its recorded counterpart (any recorded shape if the counterpart
+    never trained well) on its own logit loss; a collapsed row flat."""
+    space = surrogate.space
+    rng = np.random.default_rng(np.random.SeedSequence([seed, CURVE_STREAM]))
+    indices = np.stack([np.array([layer.index(o) for o in frame[name]])
+                        for name, layer in zip(space.layer_names, space.layers)], axis=1)
+    pooled = [shape for group in curves.shapes.values() for shape in group]
+    out = []
+    for counterpart, loss in zip(curves.counterparts(space, indices), frame["val_loss"], strict=True):
+        group = curves.shapes.get(counterpart, pooled)
+        shape = group[int(rng.integers(len(group)))]
+        if loss >= CHANCE - COLLAPSE_TOL:
+            values = np.full(COLLAPSED_EPOCHS, loss)
+        else:
+            values = inverse_logit_loss(float(logit_loss(np.array(loss))) + shape)
+        out.append(",".join(f"{v:.6g}" for v in values))
+    return out
+
+
 def fair_table(calibration: Calibration, seed: int = 0, replicates: int = 12) -> pd.DataFrame:
     """The recorded space's architectures with their fitted truth and fresh noise.
 
@@ -524,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the recorded space with its fitted truth instead of the large space")
     parser.add_argument("--table", type=Path, default=RECORDED_TABLE, help="recorded results TSV")
     parser.add_argument("--space", type=Path, default=RECORDED_SPACE, help="its model-space YAML")
+    parser.add_argument("--curves", type=Path, nargs="?", const=RECORDED_CURVES,
+                        help="add learning curves shaped as in this table over the same space "
+                             f"(default {RECORDED_CURVES.relative_to(ROOT)}), for --fidelity replays")
     args = parser.parse_args(argv)
     if args.replicates < 1:
         parser.error("--replicates must be >= 1")
@@ -531,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_calibration(calibration))
     surrogate = calibration.surrogate if args.fair else extend(calibration, args.seed)
     frame = simulate(surrogate, args.seed, args.replicates)
+    if args.curves is not None:
+        shapes = curve_shapes(read_table(args.curves, load_space(args.space)))
+        frame["val_loss_curve"] = simulate_curves(frame, surrogate, shapes, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     what = "fair table over the recorded space" if args.fair else "surrogate over the large space"
     header = (f"# {what}, written by bench/surrogate.py --seed {args.seed} "

@@ -142,3 +142,47 @@ def test_seeded_runs_are_identical_and_seeds_differ():
     assert not np.allclose(a["true_loss"], other_effects["true_loss"])
     np.testing.assert_array_equal(a["true_loss"], other_noise["true_loss"])
     assert not np.allclose(a["val_loss"], other_noise["val_loss"])
+
+
+def test_simulated_curves_end_at_the_rows_loss_with_their_counterparts_shapes():
+    calibration = surrogate.calibrate(read_table(BENCH / "data" / "results.tsv", RECORDED))
+    large = surrogate.extend(calibration, seed=0)
+    recorded = list(RECORDED.architectures())
+    # planted shapes: recorded architecture j learns for 2 + j % 7 epochs, best at the last
+    shapes = {RECORDED.encode(a): (np.linspace(1.0, 0.0, 2 + j % 7),) for j, a in enumerate(recorded)}
+    curves = surrogate.CurveShapes(space=RECORDED, shapes=shapes)
+    frame = surrogate.simulate(large, seed=0, replicates=1).sample(3000, random_state=0)
+    frame.loc[frame.index[:5], "val_loss"] = surrogate.CHANCE  # collapses
+    parent = {name: {o["name"]: o.get("from", o["name"]) for o in options}
+              for name, options in surrogate.LARGE_SPACE}
+    texts = surrogate.simulate_curves(frame, large, curves, seed=0)
+    for (_, row), text in zip(frame.iterrows(), texts, strict=True):
+        values = np.array(text.split(","), dtype=float)
+        if row["val_loss"] >= surrogate.CHANCE - surrogate.COLLAPSE_TOL:
+            assert len(values) == surrogate.COLLAPSED_EPOCHS
+            assert values == pytest.approx(np.full(len(values), row["val_loss"]), rel=1e-5)
+            continue
+        j = recorded.index(tuple(parent[name][row[name]] for name in RECORDED.layer_names))
+        assert len(values) == 2 + j % 7
+        assert values.argmin() == len(values) - 1 and (np.diff(values) < 0).all()
+        assert values.min() == pytest.approx(row["val_loss"], rel=1e-5)
+
+
+def test_a_large_table_with_curves_replays_successive_halving(tmp_path):
+    shapes = surrogate.curve_shapes(read_table(BENCH / "data" / "curves.tsv", RECORDED))
+    assert len(shapes.shapes) > 0.9 * RECORDED.size
+    assert all(s.min() == 0.0 and s.size >= 1 for group in shapes.shapes.values() for s in group)
+    out = tmp_path / "large"
+    assert surrogate.main(["--out", str(out), "--replicates", "2", "--curves"]) == 0
+    space = load_space(out / "space.yaml", window=surrogate.WINDOW)
+    table = read_table(out / "results.tsv", space)
+    assert table.has_curves
+    from bionas.search.fidelity import ladder
+    from bionas.search.replay import replay_search
+    from bionas.search.strategies import get_controller
+
+    result = replay_search(table, get_controller("random", space), 20, 1.0, seed=0,
+                           fidelity=ladder([2, 5, 15], 0.4, 5), epochs=15)
+    # 4 steps of 5 children: 5 x 2 epochs, 2 continue to 5 and 1 to 15 (less where one
+    # stopped early)
+    assert 0 < result.epochs <= 4 * (5 * 2 + 2 * 3 + 10)
