@@ -31,7 +31,7 @@ Run::
     python bench/search.py --seeds 0:200 --lambdas 0 --controllers evolution:population=10
 
 Without TABLE it uses ``bench/data/results.tsv`` with ``bench/data/space.yaml``;
-``--synthetic`` writes :func:`replay.synthetic_table` over ``--space`` (default
+``--synthetic`` writes :func:`synthetic_table` over ``--space`` (default
 ``config/model_space.yaml``) to a temporary TSV and replays that instead.
 The defaults of the evolution controller were tuned on seeds 0-199 at Lambda 0
 of the recorded table; the default seeds 200-599 were not used for that.
@@ -50,10 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# bench/replay.py, importable because Python puts the script's directory on the path
-from replay import DEFAULT_SPACE, DEFAULT_TABLE, ROOT, synthetic_table
-
-from bionas.records.space import load_space
+from bionas.records.space import ModelSpace, load_space
 from bionas.search.fidelity import ladder as make_ladder
 from bionas.search.replay import (
     FinalSettings,
@@ -64,6 +61,9 @@ from bionas.search.replay import (
 )
 from bionas.search.strategies import get_controller
 
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TABLE = ROOT / "bench" / "data" / "results.tsv"
+DEFAULT_SPACE = ROOT / "config" / "model_space.yaml"
 BUDGETS = (25, 50, 100)
 LAMBDAS = (0.0, 1.0, 2.0, 10.0)
 CONTROLLERS = ("random", "rl", "evolution", "tpe", "nsga2", "gp")
@@ -71,6 +71,32 @@ TOP = 5
 BOOTSTRAP = 2000
 #: children per controller update (the workflow's children_per_step in the replays)
 BATCH = 5
+
+
+def synthetic_table(space: ModelSpace, seed: int = 0, replicates: int = 3) -> pd.DataFrame:
+    """Every architecture of ``space`` with ``replicates`` noisy rows.
+
+    Each option adds a fixed amount to the loss and to the knowledge term;
+    the first layer's effects on the two disagree (what lowers the loss
+    raises K), and pairs of adjacent layers interact a little.
+    """
+    rng = np.random.default_rng(seed)
+    loss_fx = [rng.normal(0, 0.03, k) for k in space.option_counts]
+    k_fx = [rng.normal(0, 0.05, k) for k in space.option_counts]
+    k_fx[0] = -1.5 * loss_fx[0] + rng.normal(0, 0.01, space.option_counts[0])
+    inter = [rng.normal(0, 0.01, (a, b)) for a, b in zip(space.option_counts, space.option_counts[1:])]
+    rows = []
+    for names in space.architectures():
+        idx = space.encode(names)
+        loss = 0.45 + sum(fx[i] for fx, i in zip(loss_fx, idx, strict=True))
+        loss += sum(m[a, b] for m, a, b in zip(inter, idx, idx[1:]))
+        k = 0.4 + sum(fx[i] for fx, i in zip(k_fx, idx, strict=True))
+        for r in range(replicates):
+            rows.append({**dict(zip(space.layer_names, names, strict=True)),
+                         "val_loss": loss + rng.normal(0, 0.01),
+                         "knowledge": max(0.0, k + rng.normal(0, 0.02)),
+                         "replicate": r})
+    return pd.DataFrame(rows)
 
 
 def parse_controller(spec: str) -> tuple[str, dict[str, Any]]:

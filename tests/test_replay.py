@@ -263,7 +263,7 @@ def test_every_option_combination_of_the_table_is_used():
 
 
 def test_the_benchmark_table_covers_its_space():
-    """bench/replay.py's gold standard: every architecture of bench/data/space.yaml,
+    """bench/search.py's gold standard: every architecture of bench/data/space.yaml,
     trained at least twice, readable as a results table of that space."""
     from pathlib import Path
 

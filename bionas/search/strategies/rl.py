@@ -229,7 +229,7 @@ class RLController(Controller):
     an elite of the best 20% with advantage 0.5) suit searches of tens of
     updates with 4-5 children each; they were picked by replaying a synthetic
     table and the recorded demo table over the default space
-    (``bench/replay.py``), the elite's on seeds 0-199 and checked on seeds
+    (``bench/search.py``), the elite's on seeds 0-199 and checked on seeds
     200-599.
     """
 

@@ -15,7 +15,7 @@ after 100 children, seeds 0-99.)
 The final answer (:meth:`TPEController.most_likely`) is the best single reward
 seen. Each architecture is trained once, so a reward is one noisy draw and
 the best of them is biased upwards; pooling the rewards of similar children
-should correct for that, but on the recorded table (``bench/replay.py``,
+should correct for that, but on the recorded table (``bench/search.py``,
 Lambda 0, seeds 0-99) it chose worse: blending a child's reward with a ridge
 fit of additive option effects (weight 0.25) ranked 10-12 against 5-6 for the
 best seen, and with the mean of its neighbours (one layer differing) 6-13
@@ -45,7 +45,7 @@ class TPEController(OptunaController):
     (at most 25; TPE's "good" group) with one pseudo-count per option; uniform
     before any update.
 
-    The defaults were chosen on the recorded table (``bench/replay.py``, Lambda
+    The defaults were chosen on the recorded table (``bench/search.py``, Lambda
     0, seeds 0-99, batch 5; median gold rank of the final choice after 25, 50
     and 100 children): ``n_startup`` 5 ranked 6, 4, 4 against 5, 5.5, 6 for
     10 and 8.5, 6, 5.5 for 20; with ``n_startup`` 10, ``retries`` 10 ranked
