@@ -1,4 +1,4 @@
-"""Build the gold-standard results table for `bench/replay.py` with the real workflow.
+"""Build the gold-standard results table for `bench/search.py` with the real workflow.
 
 Runs the workflow on the demo data with the `grid` controller over a model
 space (default: the product's own, `config/model_space.yaml`; every
@@ -11,6 +11,12 @@ trained and scored child, so the table is a faithful "mock black box" for
 replay.
 
     python bench/build_table.py [--space YAML] [--replicates 3] [--cores 2] [--epochs 15]
+
+``--dataset YAML`` trains on another dataset instead of the demo: a file with one
+entry, ``{name: {...dataset block as in config/config.yaml...}}`` (for example
+``bench/datasets/gata_foxa.yaml``, a simulated genome with other planted motifs,
+other priors and another window), so that a strategy chosen on one table can be
+reported on another.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "data" / "results.tsv")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temp dir)")
+    parser.add_argument(
+        "--dataset", type=Path, help="YAML {name: dataset block} to train on instead of the demo"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -47,6 +56,13 @@ def main() -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bionas-table-"))
     work.mkdir(parents=True, exist_ok=True)
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    dataset = "demo"
+    if args.dataset is not None:
+        datasets = yaml.safe_load(args.dataset.read_text())
+        if not isinstance(datasets, dict) or len(datasets) != 1:
+            sys.exit(f"{args.dataset}: expected one entry, {{name: dataset block}}")
+        dataset = next(iter(datasets))
+        base["datasets"] = datasets
     tables = []
     for replicate in range(args.replicates):
         config = dict(base)
@@ -61,7 +77,7 @@ def main() -> int:
         config["training"] = {"epochs": args.epochs, "patience": 3, "seed": replicate + 1}
         path = work / f"config_{replicate}.yaml"
         path.write_text(yaml.safe_dump(config))
-        history = f"results/demo/{config['run']}/search/step_{steps:03d}/history.tsv"
+        history = f"results/{dataset}/{config['run']}/search/step_{steps:03d}/history.tsv"
         cmd = [
             sys.executable, "-m", "snakemake", "-s", str(ROOT / "workflow" / "Snakefile"),
             "--directory", str(work), "--configfile", str(path), "--cores", str(args.cores),
