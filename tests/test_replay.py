@@ -277,16 +277,18 @@ def test_the_benchmark_table_covers_its_space():
     assert space.size > 100  # more than the largest budget of the benchmark
 
 
-def test_the_curve_table_covers_the_product_space():
-    """bench/data/curves.tsv: every architecture of config/model_space.yaml (rebuild it with
-    bench/build_table.py when the space changes) in two replicates, each with its curve."""
+@pytest.mark.parametrize("name", ["curves.tsv", "gata_foxa/results.tsv"])
+def test_the_curve_tables_cover_the_product_space(name):
+    """bench/data/curves.tsv (the demo) and gata_foxa/results.tsv (another dataset): every
+    architecture of config/model_space.yaml (rebuild them with bench/build_table.py when the
+    space changes) in two replicates, each with its curve."""
     from pathlib import Path
 
     from bionas.records.space import load_space
 
     root = Path(__file__).resolve().parent.parent
     space = load_space(root / "config" / "model_space.yaml")
-    table = read_table(root / "bench" / "data" / "curves.tsv", space)
+    table = read_table(root / "bench" / "data" / name, space)
     assert set(table.rows) == set(space.architectures()) and table.has_curves
     assert all(len(r.val_loss) == 2 for r in table.rows.values())
     for r in table.rows.values():  # the recorded val_loss is the curve's best epoch
