@@ -17,6 +17,13 @@ entry, ``{name: {...dataset block as in config/config.yaml...}}`` (for example
 ``bench/datasets/gata_foxa.yaml``, a simulated genome with other planted motifs,
 other priors and another window), so that a strategy chosen on one table can be
 reported on another.
+
+``--extend`` keeps the replicates already in ``--out`` and trains only the missing
+ones: replicate ``r`` always trains with seed ``r + 1``, so a table extended from 2 to 3
+replicates holds the trainings a 3-replicate build would run. The table's record beside it
+(``results.build.yaml`` for ``results.tsv``:
+dataset, epochs, space) must match the arguments, so that one table never mixes two
+datasets.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ def main() -> int:
     parser.add_argument(
         "--dataset", type=Path, help="YAML {name: dataset block} to train on instead of the demo"
     )
+    parser.add_argument(
+        "--extend", action="store_true",
+        help="keep the replicates already in --out and train only the missing ones",
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -63,8 +74,10 @@ def main() -> int:
             sys.exit(f"{args.dataset}: expected one entry, {{name: dataset block}}")
         dataset = next(iter(datasets))
         base["datasets"] = datasets
-    tables = []
-    for replicate in range(args.replicates):
+    record = {"dataset": base["datasets"][dataset] if args.dataset else "demo",
+              "epochs": args.epochs, "patience": 3, "space": yaml.safe_load(args.space.read_text())}
+    tables = _kept_replicates(args, record, space) if args.extend else []
+    for replicate in range(len(tables), args.replicates):
         config = dict(base)
         config["run"] = f"grid_seed{replicate + 1}"
         config["search"] = {
@@ -105,10 +118,42 @@ def main() -> int:
             f"# The space of {args.out.name} (a copy of {args.space.name}, written by "
             f"bench/build_table.py).\n{args.space.read_text()}"
         )
+    args.out.with_suffix(".build.yaml").write_text(
+        f"# How {args.out.name} was built (bench/build_table.py); --extend checks it.\n"
+        + yaml.safe_dump(record, sort_keys=False)
+    )
     print(f"wrote {len(out)} rows ({space.size} architectures x {args.replicates}) to {args.out}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _kept_replicates(args: argparse.Namespace, record: dict, space) -> list[pd.DataFrame]:
+    """The replicates of an existing --out table, one frame each, after checking that it was
+    built with the same dataset, epochs and space as this run (the .build.yaml beside it)."""
+    built = args.out.with_suffix(".build.yaml")
+    if not args.out.exists():
+        return []
+    if not built.exists():
+        sys.exit(f"{built}: missing; --extend needs the record of how {args.out} was built")
+    before = yaml.safe_load(built.read_text())
+    for key, value in record.items():
+        if before.get(key) != value:
+            sys.exit(f"{built}: {key} differs from this run's; --extend cannot mix two builds")
+    table = pd.read_csv(args.out, sep="\t", keep_default_na=False, dtype=str)
+    held = table["replicate"].astype(int).nunique()
+    if held > args.replicates:
+        sys.exit(f"{args.out}: holds {held} replicates, more than --replicates {args.replicates}")
+    kept = []
+    for replicate in range(args.replicates):
+        rows = table[table["replicate"].astype(int) == replicate]
+        if rows.empty:
+            break
+        if len(rows) != space.size:
+            sys.exit(f"{args.out}: replicate {replicate} has {len(rows)} rows, expected {space.size}")
+        kept.append(rows)
+    print(f"kept {len(kept)} replicate(s) of {args.out}", flush=True)
+    return kept
 
 
 def _curve(search: Path, step: int, child: int) -> str:
