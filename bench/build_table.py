@@ -74,8 +74,9 @@ def main() -> int:
             sys.exit(f"{args.dataset}: expected one entry, {{name: dataset block}}")
         dataset = next(iter(datasets))
         base["datasets"] = datasets
-    record = {"dataset": base["datasets"][dataset] if args.dataset else "demo",
-              "epochs": args.epochs, "patience": 3, "space": yaml.safe_load(args.space.read_text())}
+    training = {"epochs": args.epochs, "patience": 3}
+    record = {"dataset": base["datasets"][dataset] if args.dataset else "demo", **training,
+              "space": yaml.safe_load(args.space.read_text())}
     tables = _kept_replicates(args, record, space) if args.extend else []
     for replicate in range(len(tables), args.replicates):
         config = dict(base)
@@ -87,7 +88,7 @@ def main() -> int:
             "children_per_step": children,
             "lambda": 1.0,
         }
-        config["training"] = {"epochs": args.epochs, "patience": 3, "seed": replicate + 1}
+        config["training"] = {**training, "seed": replicate + 1}
         path = work / f"config_{replicate}.yaml"
         path.write_text(yaml.safe_dump(config))
         history = f"results/{dataset}/{config['run']}/search/step_{steps:03d}/history.tsv"
@@ -141,17 +142,15 @@ def _kept_replicates(args: argparse.Namespace, record: dict, space) -> list[pd.D
         if before.get(key) != value:
             sys.exit(f"{built}: {key} differs from this run's; --extend cannot mix two builds")
     table = pd.read_csv(args.out, sep="\t", keep_default_na=False, dtype=str)
-    held = table["replicate"].astype(int).nunique()
-    if held > args.replicates:
-        sys.exit(f"{args.out}: holds {held} replicates, more than --replicates {args.replicates}")
-    kept = []
-    for replicate in range(args.replicates):
-        rows = table[table["replicate"].astype(int) == replicate]
-        if rows.empty:
-            break
+    groups = dict(list(table.groupby(table["replicate"].astype(int))))
+    if len(groups) > args.replicates:
+        sys.exit(f"{args.out}: holds {len(groups)} replicates, more than --replicates {args.replicates}")
+    if sorted(groups) != list(range(len(groups))):
+        sys.exit(f"{args.out}: replicates {sorted(groups)}, expected 0 to {len(groups) - 1}")
+    for replicate, rows in groups.items():
         if len(rows) != space.size:
             sys.exit(f"{args.out}: replicate {replicate} has {len(rows)} rows, expected {space.size}")
-        kept.append(rows)
+    kept = [groups[r] for r in sorted(groups)]
     print(f"kept {len(kept)} replicate(s) of {args.out}", flush=True)
     return kept
 

@@ -27,8 +27,8 @@ RECORD = {"dataset": "demo", "epochs": 15, "patience": 3, "space": {"layers": "a
 def _table(tmp_path, replicates, rows=SPACE.size):
     out = tmp_path / "results.tsv"
     frames = []
+    arch = list(SPACE.architectures())[:rows]
     for r in range(replicates):
-        arch = list(SPACE.architectures())[:rows]
         frame = pd.DataFrame([dict(zip(SPACE.layer_names, a)) for a in arch])
         frame["val_loss"] = [f"0.{r}{i:04d}1" for i in range(len(frame))]
         frame["replicate"] = r
